@@ -1,0 +1,280 @@
+"""Measure segmentation and answers against gold files (formats of ``shared/eval``)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.articles import Article, Part
+
+
+def norm(text: str | None) -> str:
+    """NFKC with all whitespace removed: how gold text is compared."""
+    if not text:
+        return ""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSON-lines file (blank lines skipped)."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{n}: not JSON ({exc})") from exc
+    return rows
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+@dataclass(frozen=True)
+class SegmentationScore:
+    """Segmentation figures against a gold file."""
+
+    gold: int
+    found: int
+    boundaries_right: int
+    headlines_right: int
+    links_gold: int
+    links_found: int
+    links_false: int
+    misses: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        """Human-readable report lines."""
+        pct = lambda a, b: f"{a}/{b} ({100 * a / b:.0f}%)" if b else "0/0"  # noqa: E731
+        return [
+            f"articles found / gold:     {self.found} / {self.gold}",
+            f"boundary accuracy:         {pct(self.boundaries_right, self.gold)}",
+            f"headline accuracy:         {pct(self.headlines_right, self.gold)}",
+            f"continuation links found:  {self.links_found}/{self.links_gold}",
+            f"false continuation links:  {self.links_false}",
+        ]
+
+
+def _part_matches(part: Part, row: dict) -> tuple[bool, bool]:
+    body = norm(part.text)
+    return body.startswith(norm(row["starts_with"])), body.endswith(norm(row["ends_with"]))
+
+
+def score_segmentation(articles: list[Article], gold: list[dict]) -> SegmentationScore:
+    """Compare articles with gold rows (``articles.jsonl`` format) on the gold's pages."""
+    gold_pages = {r["page"] for r in gold}
+    parts: list[tuple[Article, int, Part]] = [
+        (a, i, p) for a in articles for i, p in enumerate(a.parts) if p.page_id in gold_pages
+    ]
+    match: dict[str, tuple[Article, int, Part]] = {}
+    both = heads = 0
+    misses: list[str] = []
+    for row in gold:
+        best = None
+        for a, i, p in parts:
+            if p.page_id != row["page"]:
+                continue
+            s, e = _part_matches(p, row)
+            if s and e:
+                best = (a, i, p)
+                break
+            if s and best is None:
+                best = (a, i, p)
+        if best is None:
+            misses.append(f"{row['article']}: no part starts with {row['starts_with']!r}")
+            continue
+        match[row["article"]] = best
+        s, e = _part_matches(best[2], row)
+        if s and e:
+            both += 1
+        else:
+            misses.append(f"{row['article']}: ends with {norm(best[2].text)[-15:]!r}")
+        ok = norm(best[2].headline) == norm(row.get("headline")) and norm(
+            best[2].jump_headline
+        ) == norm(row.get("jump_headline"))
+        if ok:
+            heads += 1
+        else:
+            misses.append(
+                f"{row['article']}: headline {best[2].headline!r} / jump {best[2].jump_headline!r}"
+            )
+    links_gold = sum(1 for r in gold if r.get("continues"))
+    found = false = 0
+    gold_targets = {r["article"]: r.get("continues") for r in gold}
+    for row in gold:
+        target = row.get("continues")
+        if not target or row["article"] not in match or target not in match:
+            continue
+        a, i, _ = match[row["article"]]
+        ta, ti, _ = match[target]
+        if a is ta and ti < i:
+            found += 1
+    for a in articles:
+        for i in range(1, len(a.parts)):
+            ids = [k for k, v in match.items() if v[0] is a and v[1] == i]
+            prev = [k for k, v in match.items() if v[0] is a and v[1] == i - 1]
+            if ids and prev and gold_targets.get(ids[0]) != prev[0]:
+                false += 1
+            elif not ids or not prev:
+                false += 0 if not (ids or prev) else 1
+    return SegmentationScore(
+        gold=len(gold),
+        found=len(parts),
+        boundaries_right=both,
+        headlines_right=heads,
+        links_gold=links_gold,
+        links_found=found,
+        links_false=false,
+        misses=tuple(misses),
+    )
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+def char_f1(pred: str, gold: str) -> float:
+    """Character-level F1 as in the CMRC 2018 evaluation (multiset overlap)."""
+    p, g = list(norm(pred)), list(norm(gold))
+    if not p or not g:
+        return float(p == g)
+    common = 0
+    counts: dict[str, int] = {}
+    for ch in g:
+        counts[ch] = counts.get(ch, 0) + 1
+    for ch in p:
+        if counts.get(ch, 0) > 0:
+            common += 1
+            counts[ch] -= 1
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass(frozen=True)
+class QAScore:
+    """Answer-quality figures over a QA file."""
+
+    n: int
+    answerable: int
+    hit1: float
+    hit5: float
+    contains: float
+    f1: float
+    median_len: float
+    page_right: float
+    headline_right: float
+    headline_n: int
+    abstain_right: int
+    unanswerable: int
+    answered: float
+    p50_ms: float
+    failures: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        """Plain dict for ``--json``."""
+        d = dict(self.__dict__)
+        d["failures"] = list(self.failures)
+        return d
+
+    def lines(self) -> list[str]:
+        """Human-readable report lines."""
+        return [
+            f"questions: {self.n} ({self.answerable} answerable, {self.unanswerable} not)",
+            f"hit@1: {self.hit1:.3f}   hit@5: {self.hit5:.3f}",
+            f"answer-contains: {self.contains:.3f}   char F1: {self.f1:.3f}   "
+            f"median answer length: {self.median_len:.0f}",
+            f"citation page right: {self.page_right:.3f}   "
+            f"citation headline right: {self.headline_right:.3f} (of {self.headline_n})",
+            f"abstention right: {self.abstain_right}/{self.unanswerable}   "
+            f"answered (answerable): {self.answered:.3f}",
+            f"answer p50 latency: {self.p50_ms:.1f} ms",
+        ]
+
+
+def score_answers(
+    questions: list[dict],
+    answer_fn: Callable[[str], object],
+    gold_titles: dict[str, set[str]] | None = None,
+) -> QAScore:
+    """Run ``answer_fn`` over QA rows and score it (see the README for each figure)."""
+    gold_titles = gold_titles or {}
+    hit1 = hit5 = contains = page_ok = head_ok = head_n = answered = abst = 0
+    f1s: list[float] = []
+    lens: list[int] = []
+    times: list[float] = []
+    fails: list[str] = []
+    answerable = [q for q in questions if q.get("answer")]
+    for q in questions:
+        t0 = time.perf_counter()
+        ans = answer_fn(q["question"])
+        times.append((time.perf_counter() - t0) * 1000)
+        gold = q.get("answer")
+        found = bool(getattr(ans, "found", False))
+        if not gold:
+            abst += int(not found)
+            if found:
+                fails.append(f"{q['id']}: answered an unanswerable question: {ans.text!r}")  # type: ignore[attr-defined]
+            continue
+        answered += int(found)
+        g = norm(gold)
+        hits = list(getattr(ans, "hits", []))
+        ok = [g in norm(h.text) for h in hits]
+        hit1 += int(bool(ok[:1]) and ok[0])
+        hit5 += int(any(ok[:5]))
+        text = ans.text if found else ""  # type: ignore[attr-defined]
+        contains += int(bool(text) and g in norm(text))
+        f1s.append(char_f1(text, gold))
+        if found:
+            lens.append(len(norm(text)))
+        cits = list(getattr(ans, "citations", []))
+        cit = cits[0] if cits and found else None
+        if cit is not None and q.get("page") in cit.pages:
+            page_ok += 1
+        titles = gold_titles.get(q.get("article", ""), set())
+        if titles:
+            head_n += 1
+            if cit is not None and norm(cit.headline) in titles:
+                head_ok += 1
+        if not (text and g in norm(text)):
+            fails.append(f"{q['id']} ({q.get('type')}): gold {gold!r} got {text!r}")
+    na = max(len(answerable), 1)
+    return QAScore(
+        n=len(questions),
+        answerable=len(answerable),
+        hit1=hit1 / na,
+        hit5=hit5 / na,
+        contains=contains / na,
+        f1=sum(f1s) / na,
+        median_len=statistics.median(lens) if lens else 0.0,
+        page_right=page_ok / na,
+        headline_right=head_ok / head_n if head_n else 0.0,
+        headline_n=head_n,
+        abstain_right=abst,
+        unanswerable=len(questions) - len(answerable),
+        answered=answered / na,
+        p50_ms=statistics.median(times) if times else 0.0,
+        failures=tuple(fails),
+    )
+
+
+def gold_titles_from(articles_rows: list[dict]) -> dict[str, set[str]]:
+    """Acceptable citation headlines per gold article id, following continuation links."""
+    by_id = {r["article"]: r for r in articles_rows}
+    groups: dict[str, set[str]] = {}
+    for r in articles_rows:
+        titles = {norm(r.get("headline")), norm(r.get("jump_headline"))}
+        titles |= {norm(t) for t in r.get("other_titles") or []}
+        groups[r["article"]] = {t for t in titles if t}
+    # an article and its continuation share their titles
+    for r in articles_rows:
+        target = r.get("continues")
+        if target and target in by_id:
+            merged = groups[r["article"]] | groups[target]
+            groups[r["article"]] = groups[target] = merged
+    return {k: v for k, v in groups.items() if v}

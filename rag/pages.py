@@ -1,0 +1,486 @@
+"""Read OCR'd page files and clean them into reading-order text with a map back to the raw page.
+
+A page file is split into *units*: paragraphs (a new one starts at an indented line or after a
+blank line) whose lines are joined, letter-spaced runs rejoined and layout marks (markdown ``##``
+and ``**``) dropped. The clean page text is the units joined by newlines; ``Page.offsets[i]`` is
+the index in ``Page.raw`` of clean character ``i``, so a UI can highlight the exact source span.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import PageReadError
+
+PAGE_SUFFIXES = (".txt",)
+MANIFEST_NAME = "pages.json"
+
+TERMINAL = "。！？；!?;…"
+CLOSERS = "”’」』）)》〉】"
+_INDENT_CHARS = " \u3000\t\u00a0"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One paragraph-like stretch of a page after cleaning."""
+
+    text: str
+    start: int  # span in the clean page text
+    end: int
+    indented: bool
+    heading_mark: bool  # markdown '##' (or a bold-only line) marked it as a title
+    continues_previous: bool  # joined to the previous unit across a column break
+    kind: str = "body"  # "title" (headline candidate), "byline" or "body"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A cleaned page: ``text`` in reading order, ``offsets`` mapping it back to ``raw``."""
+
+    page_id: str
+    path: str
+    raw: str
+    text: str
+    offsets: tuple[int, ...]
+    units: tuple[Unit, ...]
+    encoding: str
+    style: str  # "plain" or "markdown"
+    date: str | None = None  # ISO date, or "--MM-DD" when only month and day are known
+    edition: str | None = None
+    number: int | None = None  # page number within its issue, when known
+    warnings: tuple[str, ...] = field(default=())
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of the clean text to the corresponding span of the raw page text."""
+        if not self.offsets or start >= end:
+            return (0, 0)
+        start = max(0, min(start, len(self.offsets) - 1))
+        end = max(start + 1, min(end, len(self.offsets)))
+        return (self.offsets[start], self.offsets[end - 1] + 1)
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode a page file: BOMs, UTF-16 without BOM, UTF-8, then GB18030.
+
+    Returns ``(text, encoding)``; raises :class:`PageReadError` for binary or undecodable data.
+    """
+    if not data:
+        return "", "empty"
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError as exc:
+                raise PageReadError(f"starts with a {enc} byte-order mark but is not {enc}") from exc
+    if len(data) >= 4 and data.count(0) > len(data) // 4:
+        # UTF-16 without a BOM: every other byte of ASCII / CJK text is often zero.
+        even_zero = data[0::2].count(0)
+        odd_zero = data[1::2].count(0)
+        enc = "utf-16-le" if odd_zero > even_zero else "utf-16-be"
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            text = ""
+        if text and _looks_textual(text):
+            return text, enc
+        raise PageReadError("binary data (NUL bytes), not a text page")
+    for enc in ("utf-8", "gb18030"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if _looks_textual(text):
+            return text, enc
+    raise PageReadError("not decodable as UTF-8, UTF-16 or GB18030 text")
+
+
+def _looks_textual(text: str) -> bool:
+    bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\r\n\t\f") or ch == "\ufffd")
+    return bad <= max(2, len(text) // 100)
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_MD_BOLD = re.compile(r"\*\*|__")
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff0-9０-９]")
+_CJK_PUNCT = set("，。、；：？！“”‘’（）《》〈〉【】—…·「」『』,.;:?!()%％")
+
+BYLINE = re.compile(
+    r"^[□■◇]?\s*[（(]?\s*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员|摄影|撰稿)"
+    r"(?:[\s\u3000]*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员)?[\s\u3000]*[\u4e00-\u9fff·]{2,4})+"
+    r"[\s\u3000]*(?:报道|摄影|摄|整理|文/图|采写)?\s*[）)]?$"
+)
+DATELINE = re.compile(
+    r"^(?:本报\s*(?:\d{1,2}\s*月\s*\d{1,2}\s*日)?\s*讯|(?:新华社|中新社)[^，。]{0,12}电)"
+)
+JUMP_IN_START = re.compile(r"^[（(]\s*上接第\s*[一二三四五六七八九十\d]+\s*版\s*[）)]")
+_JUMP_IN_ANY = re.compile(r"[（(]\s*上接第\s*[一二三四五六七八九十\d]+\s*版\s*[）)]")
+_JUMP_OUT_ANY = re.compile(r"[（(]\s*下转第\s*[一二三四五六七八九十\d]+\s*版\s*[）)]")
+JUMP_OUT_END = re.compile(r"[（(]\s*下转第\s*[一二三四五六七八九十\d]+\s*版\s*[）)]\s*$")
+BULLETS = "◆●■▲★•◇□"
+
+
+@dataclass
+class _Line:
+    text: str  # stripped, marks removed
+    raw_pos: list[int]  # raw index of each char of text
+    indent: int  # leading whitespace width (an ideographic space counts 2)
+    heading_mark: bool
+    bold_only: bool
+    hard_break: bool  # markdown "two trailing spaces" line break
+
+
+def _split_lines(raw: str) -> list[_Line | None]:
+    """Lines with their raw offsets; ``None`` stands for a blank line."""
+    out: list[_Line | None] = []
+    pos = 0
+    for line in raw.split("\n"):
+        start = pos
+        pos += len(line) + 1
+        stripped_left = line.lstrip(_INDENT_CHARS)
+        lead = len(line) - len(stripped_left)
+        indent = sum(2 if ch == "\u3000" else 1 for ch in line[:lead])
+        offset = start + lead
+        text = stripped_left
+        m = _MD_HEADING.match(text)
+        if m:
+            offset += m.end()
+            text = text[m.end() :]
+        bold_only = bool(re.fullmatch(r"\*\*[^*]+\*\*\s*", text))
+        hard_break = text.endswith("  ")
+        chars: list[str] = []
+        positions: list[int] = []
+        i = 0
+        while i < len(text):
+            mb = _MD_BOLD.match(text, i)
+            if mb:
+                i = mb.end()
+                continue
+            chars.append(text[i])
+            positions.append(offset + i)
+            i += 1
+        while chars and chars[-1] in _INDENT_CHARS:
+            chars.pop()
+            positions.pop()
+        if not chars:
+            out.append(None)
+            continue
+        out.append(_Line("".join(chars), positions, indent, bool(m), bold_only, hard_break))
+    return out
+
+
+def _despace(text: str, pos: list[int], keep_word_spaces: bool) -> tuple[str, list[int]]:
+    """Drop OCR spaces between Chinese characters (letter-spaced runs such as ``气 候 投``).
+
+    Spaces between Latin words stay. With ``keep_word_spaces`` (titles, bylines) a space between
+    two multi-character Chinese words stays too, as it separates title parts or names.
+    """
+    if " " not in text and "\u3000" not in text:
+        return text, pos
+    chars: list[str] = []
+    out_pos: list[int] = []
+    tokens = [(m.start(), m.group()) for m in re.finditer(r"[^ \u3000]+", text)]
+    for k, (start, tok) in enumerate(tokens):
+        if k > 0 and chars:
+            a, b = chars[-1], tok[0]
+            a_cjk = bool(_CJK_CHAR.match(a)) or a in _CJK_PUNCT
+            b_cjk = bool(_CJK_CHAR.match(b)) or b in _CJK_PUNCT
+            single = len(tokens[k - 1][1]) == 1 or len(tok) == 1
+            drop = a_cjk and b_cjk
+            if drop and keep_word_spaces and not single and a not in _CJK_PUNCT and b not in _CJK_PUNCT:
+                drop = False
+            if not drop:
+                chars.append(" ")
+                out_pos.append(pos[start - 1])
+        chars.extend(tok)
+        out_pos.extend(pos[start : start + len(tok)])
+    return "".join(chars), out_pos
+
+
+def _ends_sentence(text: str) -> bool:
+    t = text.rstrip(CLOSERS + " ")
+    return bool(t) and (t[-1] in TERMINAL or text.rstrip().endswith(("）", ")")))
+
+
+def starts_article(text: str) -> bool:
+    """A byline, a dateline or a continuation marker: the unit opens an article."""
+    return bool(BYLINE.match(text) or DATELINE.match(text) or JUMP_IN_START.match(text))
+
+
+def is_titleish(text: str) -> bool:
+    """Short and unpunctuated: a candidate headline rather than running text."""
+    core = text.strip()
+    if not 2 <= len(core) <= 60 or core[0] in BULLETS:
+        return False
+    if any(ch in core for ch in "。！？；!?;，") or core.count(",") > 1:
+        return False
+    return core[-1] not in "，,、：:" and not starts_article(core)
+
+
+def _group_lines(lines: list[_Line | None]) -> list[list[_Line]]:
+    """Paragraphs: a new one at a blank line, an indented line, a byline, dateline or
+    continuation marker, and after a jump line or a markdown title."""
+    groups: list[list[_Line]] = []
+    after_blank = True
+    for ln in lines:
+        if ln is None:
+            after_blank = True
+            continue
+        prev = groups[-1][-1] if groups else None
+        # A single leading space is often just where a re-wrapped line split at a space:
+        # it opens a paragraph only after a finished sentence.
+        indented = ln.indent > 1 or (ln.indent == 1 and prev is not None and _ends_sentence(prev.text))
+        new_group = (
+            prev is None
+            or after_blank
+            or indented
+            or ln.heading_mark
+            or ln.bold_only
+            or prev.heading_mark
+            or prev.bold_only
+            or bool(JUMP_OUT_END.search(prev.text))
+            or starts_article(ln.text)
+        )
+        if new_group:
+            groups.append([ln])
+        else:
+            groups[-1].append(ln)
+        after_blank = False
+    return groups
+
+
+class _CleanText:
+    """Accumulates clean page text, its offset map and its units."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.offsets: list[int] = []
+        self.units: list[Unit] = []
+        self.length = 0
+        self.prev_text = ""
+        self.prev_title = False
+
+    def add(self, joined: str, pos: list[int], indent: int, heading: bool) -> None:
+        """Append one paragraph, or glue it to the previous one across a column break."""
+        flat, _ = _despace(joined, pos, False)
+        titleish = heading or (indent < 2 and is_titleish(flat))
+        keep_spaces = titleish or bool(BYLINE.match(flat))
+        text, tpos = _despace(joined, pos, keep_spaces)
+        # The previous paragraph stopped mid-sentence and this one is not indented: the same
+        # paragraph, unless either is a title or this one opens something of its own.
+        continues = bool(
+            self.units
+            and indent == 0
+            and not titleish
+            and not self.prev_title
+            and not _ends_sentence(self.prev_text)
+            and not starts_article(text)
+            and not BYLINE.match(self.prev_text)
+        )
+        if continues:
+            last = self.units[-1]
+            self._append(text, tpos)
+            merged = last.text + text
+            self.units[-1] = Unit(
+                merged, last.start, self.length, last.indented, last.heading_mark, True, last.kind
+            )
+            self.prev_text = merged
+            return
+        if self.parts:
+            self._append("\n", [max(tpos[0] - 1, 0)])
+        start = self.length
+        self._append(text, tpos)
+        kind = "byline" if BYLINE.match(text) else "title" if titleish else "body"
+        self.units.append(Unit(text, start, self.length, indent > 0, heading, False, kind))
+        self.prev_text = text
+        self.prev_title = titleish
+
+    def _append(self, text: str, pos: list[int]) -> None:
+        self.parts.append(text)
+        self.offsets.extend(pos)
+        self.length += len(text)
+
+
+def _split_at_markers(joined: str, pos: list[int]) -> list[tuple[str, list[int], bool]]:
+    """Cut a paragraph before an inner ``（上接第X版）`` and after an inner ``（下转第X版）``.
+
+    OCR glues a jump headline to the continuation under it, or a byline to the jump line
+    above it; both markers only ever stand at the edge of an article.
+    """
+    cuts = {m.start() for m in _JUMP_IN_ANY.finditer(joined) if m.start() > 0}
+    cuts |= {m.end() for m in _JUMP_OUT_ANY.finditer(joined) if m.end() < len(joined.rstrip())}
+    pieces: list[tuple[str, list[int], bool]] = []
+    last = 0
+    for c in [*sorted(cuts), len(joined)]:
+        chunk, chunk_pos = joined[last:c], pos[last:c]
+        lead = len(chunk) - len(chunk.lstrip())
+        chunk = chunk[lead:].rstrip()
+        chunk_pos = chunk_pos[lead : lead + len(chunk)]
+        if chunk:
+            pieces.append((chunk, chunk_pos, last == 0))
+        last = c
+    return pieces
+
+
+def clean_page_text(raw: str) -> tuple[str, list[int], list[Unit]]:
+    """Turn raw page text into clean reading-order text, an offset map and its units."""
+    if "\r" in raw:
+        # same length, so offsets into the returned map still index the caller's raw text
+        raw = raw.replace("\r\n", " \n").replace("\r", "\n")
+    out = _CleanText()
+    for grp in _group_lines(_split_lines(raw)):
+        chars: list[str] = []
+        pos: list[int] = []
+        for ln in grp:
+            chars.extend(ln.text)
+            pos.extend(ln.raw_pos)
+            if ln.hard_break and ln is not grp[-1]:
+                chars.append(" ")
+                pos.append(ln.raw_pos[-1])
+        heading = grp[0].heading_mark or all(ln.bold_only for ln in grp)
+        for piece, piece_pos, first in _split_at_markers("".join(chars), pos):
+            out.add(piece, piece_pos, grp[0].indent if first else 0, heading and first)
+    return "".join(out.parts), out.offsets, out.units
+
+
+# ----------------------------------------------------------------------------- pages
+
+_DATE_IN_DATELINE = re.compile(r"本报\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*讯")
+_JUMP_OUT = re.compile(r"[（(]\s*下转第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")
+_JUMP_IN = re.compile(r"[（(]\s*上接第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")
+
+
+def chinese_number(s: str) -> int | None:
+    """Parse a small Chinese or Arabic numeral such as ``二`` or ``十二``."""
+    if s.isdigit():
+        return int(s)
+    digits = dict(zip("一二三四五六七八九", range(1, 10)))
+    if s == "十":
+        return 10
+    if s.startswith("十"):
+        return 10 + digits.get(s[1:], 0) if len(s) == 2 else None
+    if len(s) == 2 and s[1] == "十":
+        return digits.get(s[0], 0) * 10
+    if len(s) == 3 and s[1] == "十":
+        return digits.get(s[0], 0) * 10 + digits.get(s[2], 0)
+    return digits.get(s)
+
+
+def infer_date(text: str) -> str | None:
+    """The most frequent ``本报M月D日讯`` date on the page, as ``--MM-DD`` (no year is invented)."""
+    counts: dict[tuple[int, int], int] = {}
+    for m in _DATE_IN_DATELINE.finditer(text):
+        key = (int(m.group(1)), int(m.group(2)))
+        if 1 <= key[0] <= 12 and 1 <= key[1] <= 31:
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return None
+    (month, day), _ = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return f"--{month:02d}-{day:02d}"
+
+
+def infer_page_number(text: str) -> int | None:
+    """A page that sends articles on (``下转第二版``) is a front page; none other is guessed."""
+    return 1 if _JUMP_OUT.search(text) else None
+
+
+def format_date(date: str | None) -> str:
+    """Human form of a stored date: ``2022年8月11日`` or ``8月11日``; empty when unknown."""
+    if not date:
+        return ""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", date)
+    if m:
+        return f"{int(m.group(1))}年{int(m.group(2))}月{int(m.group(3))}日"
+    m = re.fullmatch(r"--(\d{2})-(\d{2})", date)
+    if m:
+        return f"{int(m.group(1))}月{int(m.group(2))}日"
+    return date
+
+
+def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:
+    """Read the optional ``pages.json`` of a folder: ``{page_id: {date, edition, page}}``."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return {}, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, [f"{MANIFEST_NAME}: unreadable ({exc}); page metadata inferred from text"]
+    pages = data.get("pages", data) if isinstance(data, dict) else None
+    if not isinstance(pages, dict):
+        return {}, [f"{MANIFEST_NAME}: expected an object of page ids; ignored"]
+    return {str(k): v for k, v in pages.items() if isinstance(v, dict)}, []
+
+
+def read_page(path: Path, meta: dict | None = None) -> Page:
+    """Read and clean one page file. Unreadable files give an empty page with a warning."""
+    page_id = path.stem
+    warnings: list[str] = []
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        data = b""
+        warnings.append(f"{path.name}: cannot be read ({exc})")
+    try:
+        raw, encoding = decode_bytes(data)
+    except PageReadError as exc:
+        raw, encoding = "", "unreadable"
+        warnings.append(f"{path.name}: {exc}; page kept without text")
+    if encoding not in ("utf-8", "empty", "unreadable"):
+        warnings.append(f"{path.name}: decoded as {encoding}")
+    if encoding == "empty" or (raw and not raw.strip()):
+        warnings.append(f"{path.name}: empty page")
+    text, offsets, units = clean_page_text(raw)
+    style = "markdown" if re.search(r"^\s{0,3}#{1,6}\s|\*\*", raw, re.M) else "plain"
+    meta = meta or {}
+    date = meta.get("date") or infer_date(text)
+    number = meta.get("page")
+    if not isinstance(number, int):
+        number = infer_page_number(text)
+    return Page(
+        page_id=page_id,
+        path=str(path),
+        raw=raw,
+        text=text,
+        offsets=tuple(offsets),
+        units=tuple(units),
+        encoding=encoding,
+        style=style,
+        date=date,
+        edition=meta.get("edition"),
+        number=number,
+        warnings=tuple(warnings),
+    )
+
+
+def page_files(folder: Path) -> list[Path]:
+    """The page files of a folder, in name order (hidden files and the manifest skipped)."""
+    if not folder.is_dir():
+        raise PageReadError(f"pages folder {folder} does not exist")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in PAGE_SUFFIXES
+    )
+
+
+def read_pages(folder: Path) -> list[Page]:
+    """Read every page file of ``folder`` (see :func:`read_page`), with manifest metadata."""
+    manifest, manifest_warnings = load_manifest(folder)
+    pages = [read_page(p, manifest.get(p.stem)) for p in page_files(folder)]
+    if manifest_warnings and pages:
+        first = pages[0]
+        pages[0] = Page(**{**first.__dict__, "warnings": first.warnings + tuple(manifest_warnings)})
+    return pages
