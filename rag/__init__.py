@@ -1,0 +1,31 @@
+"""报纸档案问答: extractive question answering with citations over a Chinese newspaper archive.
+
+Importing this package loads nothing heavy; the model and the index load on first use.
+"""
+
+from __future__ import annotations
+
+from rag.answer import Answer, Citation, answer
+from rag.articles import Article, Paragraph, Part
+from rag.errors import IndexMismatchError, IndexMissingError, ModelError, RagError
+from rag.index import BuildReport, build_index
+from rag.pages import Page
+from rag.retrieve import Hit, retrieve
+
+__all__ = [
+    "Answer",
+    "Article",
+    "BuildReport",
+    "Citation",
+    "Hit",
+    "IndexMismatchError",
+    "IndexMissingError",
+    "ModelError",
+    "Page",
+    "Paragraph",
+    "Part",
+    "RagError",
+    "answer",
+    "build_index",
+    "retrieve",
+]

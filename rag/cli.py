@@ -1,0 +1,142 @@
+"""Command line: ``rag build``, ``rag eval``, ``rag eval-segmentation``, ``rag ask``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.errors import RagError
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bar:
+            bar[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
+        b = bar[stage]
+        b.update(done - b.n)
+        if done >= total:
+            b.close()
+
+    return update
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rag.embed import load_embedder
+    from rag.index import build_index, default_index_dir
+
+    index_dir = Path(args.index) if args.index else default_index_dir()
+    print(f"building index of {args.pages} into {index_dir} …", file=sys.stderr)
+    embedder = load_embedder(args.model)
+    report = build_index(Path(args.pages), index_dir, embedder, full=args.full, progress=_progress())
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from rag.articles import segment
+    from rag.evaluate import read_jsonl, score_segmentation
+    from rag.pages import read_pages
+
+    seg = segment(read_pages(Path(args.pages)))
+    score = score_segmentation(seg.articles, read_jsonl(Path(args.gold)))
+    print("\n".join(score.lines()))
+    if args.verbose:
+        print("\n".join(score.misses))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.answer import answer
+    from rag.evaluate import gold_titles_from, read_jsonl, score_answers
+
+    questions = read_jsonl(Path(args.qa))
+    titles = {}
+    gold_articles = Path(args.articles) if args.articles else Path(args.qa).with_name("articles.jsonl")
+    if gold_articles.is_file():
+        titles = gold_titles_from(read_jsonl(gold_articles))
+    answer(questions[0]["question"], k=args.k, index_dir=args.index)  # load once, untimed
+    score = score_answers(questions, lambda q: answer(q, k=args.k, index_dir=args.index), titles)
+    if args.json:
+        print(json.dumps(score.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(score.lines()))
+        if args.verbose:
+            print("\n".join(score.failures))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.answer import answer
+
+    ans = answer(args.question, k=args.k, index_dir=args.index)
+    if ans.found:
+        print(ans.text)
+        print(f"  句子：{ans.sentence}")
+    else:
+        print("档案中没有找到答案")
+    for i, c in enumerate(ans.citations, 1):
+        print(f"[{i}] {c.headline or c.label} · {c.page} {c.date_text}".rstrip())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``rag`` argument parser."""
+    p = argparse.ArgumentParser(prog="rag", description="报纸档案问答 command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build or update the index of a pages folder")
+    b.add_argument("pages", nargs="?", default="seeds", help="folder of page files (seeds)")
+    b.add_argument("--index", help="index directory (default $RAG_INDEX_DIR or index/)")
+    b.add_argument("--model", help="sentence-transformers model name or path (default: offline e5)")
+    b.add_argument("--full", action="store_true", help="re-embed everything")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("eval-segmentation", help="score article segmentation against gold")
+    s.add_argument("gold", help="gold file in articles.jsonl format")
+    s.add_argument("--pages", default="seeds")
+    s.add_argument("-v", "--verbose", action="store_true")
+    s.set_defaults(func=cmd_segment)
+
+    e = sub.add_parser("eval", help="score answers against a QA file (qa_dev.jsonl format)")
+    e.add_argument("qa")
+    e.add_argument("--articles", help="gold articles.jsonl for headline checks")
+    e.add_argument("--index")
+    e.add_argument("-k", type=int, default=5)
+    e.add_argument("--json", action="store_true")
+    e.add_argument("-v", "--verbose", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    a = sub.add_parser("ask", help="answer one question")
+    a.add_argument("question")
+    a.add_argument("--index")
+    a.add_argument("-k", type=int, default=5)
+    a.set_defaults(func=cmd_ask)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rag`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (RagError, ValueError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted; the previous index is unchanged", file=sys.stderr)
+        return 130
+
+
+def build_main() -> int:
+    """Entry point of ``rag-build`` (same as ``rag build``)."""
+    return main(["build", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

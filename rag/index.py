@@ -1,0 +1,445 @@
+"""The index on disk: build it from a pages folder, write it atomically, load it back.
+
+An index is a directory of plain files: ``manifest.json`` (schema, model, chunking, corpus
+fingerprint, library versions), ``articles.json``, ``chunks.json``, ``sentences.json``,
+``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a bm25s folder. No pickle.
+A build writes a sibling temporary directory and swaps it in, so an interrupted build leaves
+the previous index as it was. Vectors of texts that did not change are reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.articles import Article, Paragraph, Part, segment
+from rag.chunks import (
+    MAX_CHUNK_CHARS,
+    MAX_SENTENCE_CHARS,
+    OVERLAP_SENTENCES,
+    Chunk,
+    Sentence,
+    chunk_sentences,
+    sentences_of,
+)
+from rag.embed import Embedder
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.pages import Page, read_pages
+from rag.tokenize import tokenize
+
+SCHEMA_VERSION = 1
+INDEX_ENV = "RAG_INDEX_DIR"
+HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+TOKENIZER = "jieba.cut_for_search"
+BUILD_HINT = "rag build <pages-folder> --index {path}"
+
+
+def default_index_dir() -> Path:
+    """``$RAG_INDEX_DIR`` or ``index/`` in the current directory."""
+    return Path(os.environ.get(INDEX_ENV) or "index")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the index keeps of a page: metadata and clean text (for showing articles)."""
+
+    page_id: str
+    file: str
+    sha256: str
+    date: str | None
+    edition: str | None
+    number: int | None
+    text: str
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class BuildReport:
+    """Figures of one build."""
+
+    pages: int
+    articles: int
+    chunks: int
+    sentences: int
+    embedded: int
+    reused: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human-readable summary."""
+        out = [
+            f"pages: {self.pages}   articles: {self.articles}   chunks: {self.chunks}   "
+            f"sentences: {self.sentences}",
+            f"embedded: {self.embedded}   reused from previous index: {self.reused}   "
+            f"seconds: {self.seconds:.1f}",
+            f"warnings: {len(self.warnings)}",
+        ]
+        out.extend(f"  - {w}" for w in self.warnings)
+        return out
+
+
+@dataclass
+class Index:
+    """A loaded index."""
+
+    path: Path
+    manifest: dict
+    pages: dict[str, PageInfo]
+    articles: dict[str, Article]
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    dense: Any  # faiss.Index
+    bm25: Any  # bm25s.BM25
+    article_sentences: dict[str, list[int]] = field(default_factory=dict)
+    sentence_chunk: dict[int, int] = field(default_factory=dict)  # first chunk holding it
+    article_header: dict[str, str] = field(default_factory=dict)  # titles + first sentence
+
+    def __post_init__(self) -> None:
+        firsts: dict[str, str] = {}
+        for s in self.sentences:
+            firsts.setdefault(s.article_id, s.text)
+        for aid, art in self.articles.items():
+            titles = [art.headline or "", *art.other_titles]
+            self.article_header[aid] = " ".join([*titles, firsts.get(aid, "")]).lower()
+        for s in self.sentences:
+            self.article_sentences.setdefault(s.article_id, []).append(s.sentence_id)
+        for c in self.chunks:
+            for sid in c.sentence_ids:
+                self.sentence_chunk.setdefault(sid, c.chunk_id)
+
+
+# ----------------------------------------------------------------------------- serialisation
+
+
+def article_to_dict(a: Article) -> dict:
+    """Plain JSON form of an article."""
+    return asdict(a)
+
+
+def article_from_dict(d: dict) -> Article:
+    """Inverse of :func:`article_to_dict`."""
+    parts = tuple(
+        Part(
+            **{
+                **p,
+                "paragraphs": tuple(Paragraph(**x) for x in p["paragraphs"]),
+                "other_titles": tuple(p["other_titles"]),
+                "sections": tuple(p["sections"]),
+            }
+        )
+        for p in d["parts"]
+    )
+    return Article(**{**d, "parts": parts, "other_titles": tuple(d["other_titles"])})
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def embed_text_of(chunk: Chunk, article: Article) -> str:
+    """What the model sees for a chunk: the headline as context, then the verbatim text."""
+    return f"{article.headline}\n{chunk.text}" if article.headline else chunk.text
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def _previous_vectors(index_dir: Path, model_name: str) -> dict[str, np.ndarray]:
+    """Vectors of the current index by text hash, when it was built by the same model."""
+    try:
+        manifest = _read_json(index_dir / "manifest.json")
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            return {}
+        if manifest.get("model", {}).get("name") != model_name:
+            return {}
+        keys = _read_json(index_dir / "vector_keys.json")
+        vecs = np.concatenate(
+            [
+                np.load(index_dir / "chunk_vectors.npy", allow_pickle=False),
+                np.load(index_dir / "sentence_vectors.npy", allow_pickle=False),
+            ]
+        )
+    except (OSError, ValueError, KeyError):
+        return {}
+    if len(keys) != len(vecs):
+        return {}
+    return dict(zip(keys, vecs))
+
+
+def _dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) > HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _bm25(token_lists: list[list[str]]):  # type: ignore[no-untyped-def]
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(token_lists, show_progress=False)
+    return retriever
+
+
+def build_index(
+    pages_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    full: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BuildReport:
+    """Build (or rebuild) the index of ``pages_dir`` into ``index_dir``.
+
+    Without ``full``, vectors of chunks and sentences whose text did not change are taken
+    from the existing index instead of being embedded again.
+    """
+    t0 = time.perf_counter()
+    pages = read_pages(pages_dir)
+    seg = segment(pages)
+    articles = {a.article_id: a for a in seg.articles}
+    sentences = sentences_of(seg.articles)
+    chunks = chunk_sentences(sentences)
+    warnings = [w for p in pages for w in p.warnings] + seg.warnings
+
+    chunk_texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
+    sent_texts = [s.text for s in sentences]
+    keys = [_key(t) for t in chunk_texts + sent_texts]
+    old = {} if full else _previous_vectors(index_dir, embedder.name)
+    todo = [i for i, k in enumerate(keys) if k not in old]
+    all_texts = chunk_texts + sent_texts
+    vectors = np.zeros((len(keys), embedder.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in old and old[k].shape[0] == embedder.dim:
+            vectors[i] = old[k]
+    batch = 64
+    for b in range(0, len(todo), batch):
+        ids = todo[b : b + batch]
+        vectors[ids] = embedder.encode_passages([all_texts[i] for i in ids])
+        if progress:
+            progress("embedding", min(b + batch, len(todo)), len(todo))
+    chunk_vecs = vectors[: len(chunks)]
+    sent_vecs = vectors[len(chunks) :]
+
+    report = BuildReport(
+        pages=len(pages),
+        articles=len(articles),
+        chunks=len(chunks),
+        sentences=len(sentences),
+        embedded=len(todo),
+        reused=len(keys) - len(todo),
+        seconds=0.0,
+        warnings=warnings,
+    )
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": embedder.name, "dimension": embedder.dim},
+        "chunking": {
+            "max_chunk_chars": MAX_CHUNK_CHARS,
+            "overlap_sentences": OVERLAP_SENTENCES,
+            "max_sentence_chars": MAX_SENTENCE_CHARS,
+            "embedded_text": "headline + newline + chunk",
+        },
+        "lexical": {"tokenizer": TOKENIZER, "scorer": "bm25s (lucene BM25, k1=1.5, b=0.75)"},
+        "dense": {"type": "hnsw" if len(chunks) > HNSW_THRESHOLD else "flat-ip"},
+        "corpus_fingerprint": _key("".join(sorted(p.page_id + _page_hash(p) for p in pages))),
+        "counts": {
+            "pages": len(pages),
+            "articles": len(articles),
+            "chunks": len(chunks),
+            "sentences": len(sentences),
+        },
+        "dates": sorted({p.date for p in pages if p.date}),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _library_versions(),
+        "warnings": warnings,
+    }
+    _write_atomically(
+        index_dir,
+        lambda tmp: _write_files(
+            tmp, manifest, pages, articles, chunks, sentences, chunk_vecs, sent_vecs, keys
+        ),
+    )
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _page_hash(page: Page) -> str:
+    return _key(page.raw)
+
+
+def _write_files(
+    tmp: Path,
+    manifest: dict,
+    pages: list[Page],
+    articles: dict[str, Article],
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    chunk_vecs: np.ndarray,
+    sent_vecs: np.ndarray,
+    keys: list[str],
+) -> None:
+    import faiss
+
+    _write_json(
+        tmp / "pages.json",
+        [
+            asdict(
+                PageInfo(
+                    p.page_id, Path(p.path).name, _page_hash(p), p.date, p.edition, p.number,
+                    p.text, p.warnings,
+                )
+            )
+            for p in pages
+        ],
+    )
+    _write_json(tmp / "articles.json", [article_to_dict(a) for a in articles.values()])
+    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
+    _write_json(tmp / "sentences.json", [asdict(s) for s in sentences])
+    _write_json(tmp / "vector_keys.json", keys)
+    np.save(tmp / "chunk_vectors.npy", chunk_vecs, allow_pickle=False)
+    np.save(tmp / "sentence_vectors.npy", sent_vecs, allow_pickle=False)
+    faiss.write_index(_dense_index(chunk_vecs), str(tmp / "chunks.faiss"))
+    tokens = [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
+    _bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
+    (tmp / ".gitkeep").touch()
+    # the manifest last: a directory without one is never a finished index
+    _write_json(tmp / "manifest.json", manifest)
+
+
+def _write_atomically(index_dir: Path, write: Callable[[Path], None]) -> None:
+    """Write a new index into a sibling temporary directory and swap it in."""
+    index_dir = index_dir.resolve()
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
+    try:
+        write(tmp)
+        old = None
+        if index_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.old-", dir=index_dir.parent))
+            old.rmdir()
+            os.rename(index_dir, old)
+        os.rename(tmp, index_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def check_manifest(index_dir: Path, model_name: str | None = None) -> dict:
+    """Read and validate ``manifest.json``; raise with the command that fixes a problem."""
+    path = index_dir / "manifest.json"
+    hint = BUILD_HINT.format(path=index_dir)
+    if not path.is_file():
+        raise IndexMissingError(f"no index at {index_dir}; build one with: {hint}")
+    try:
+        manifest = _read_json(path)
+    except (OSError, ValueError) as exc:
+        raise IndexMismatchError(
+            f"index manifest {path} is unreadable ({exc}); rebuild with: {hint} --full"
+        ) from exc
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"index at {index_dir} has schema {manifest.get('schema_version')}, this version "
+            f"reads schema {SCHEMA_VERSION}; rebuild with: {hint} --full"
+        )
+    built_with = manifest.get("model", {}).get("name")
+    if model_name is not None and built_with != model_name:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {built_with!r}, not {model_name!r}; "
+            f"rebuild with: {hint} --full --model {model_name}"
+        )
+    return manifest
+
+
+def load_index(index_dir: Path, model_name: str | None = None) -> Index:
+    """Load an index directory written by :func:`build_index`."""
+    import bm25s
+    import faiss
+
+    manifest = check_manifest(index_dir, model_name)
+    hint = BUILD_HINT.format(path=index_dir) + " --full"
+    try:
+        pages = {d["page_id"]: PageInfo(**{**d, "warnings": tuple(d["warnings"])})
+                 for d in _read_json(index_dir / "pages.json")}
+        articles = {d["article_id"]: article_from_dict(d)
+                    for d in _read_json(index_dir / "articles.json")}
+        chunks = [Chunk(**{**d, "sentence_ids": tuple(d["sentence_ids"])})
+                  for d in _read_json(index_dir / "chunks.json")]
+        sentences = [Sentence(**d) for d in _read_json(index_dir / "sentences.json")]
+        chunk_vecs = np.load(index_dir / "chunk_vectors.npy", allow_pickle=False)
+        sent_vecs = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
+        dense = faiss.read_index(str(index_dir / "chunks.faiss"))
+        bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexMismatchError(f"index at {index_dir} is damaged ({exc}); rebuild: {hint}") from exc
+    dim = manifest["model"]["dimension"]
+    if (
+        len(chunks) != len(chunk_vecs)
+        or len(sentences) != len(sent_vecs)
+        or dense.ntotal != len(chunks)
+        or (len(chunk_vecs) and chunk_vecs.shape[1] != dim)
+    ):
+        raise IndexMismatchError(f"index at {index_dir} is inconsistent; rebuild: {hint}")
+    if isinstance(dense, faiss.IndexHNSWFlat):
+        dense.hnsw.efSearch = HNSW_EF_SEARCH
+    return Index(
+        path=index_dir,
+        manifest=manifest,
+        pages=pages,
+        articles=articles,
+        chunks=chunks,
+        sentences=sentences,
+        chunk_vectors=chunk_vecs,
+        sentence_vectors=sent_vecs,
+        dense=dense,
+        bm25=bm25,
+    )

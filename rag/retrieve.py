@@ -1,0 +1,292 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over jieba tokens), fused by RRF."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.embed import Embedder, load_embedder
+from rag.index import Index, default_index_dir, load_index
+from rag.pages import format_date
+from rag.tokenize import tokenize
+
+MAX_QUERY_CHARS = 500
+CANDIDATES = 50
+RERANK = 30
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage."""
+
+    text: str  # verbatim passage
+    page: str  # page id of the page the passage stands on
+    pages: tuple[str, ...]  # every page of its article
+    headline: str | None
+    label: str  # headline, or a label from the article's first words
+    article_id: str
+    score: float
+    chunk_id: int
+    start: int  # span of ``text`` in the clean text of ``page``
+    end: int
+    date: str | None = None
+
+    @property
+    def date_text(self) -> str:
+        """The date for display (``8月11日``), empty when unknown."""
+        return format_date(self.date)
+
+
+# ----------------------------------------------------------------------------- fusion
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: score(d) = Σ 1 / (k + rank(d)), ranks from 1.
+
+    Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and
+    individual Rank Learning Methods", SIGIR 2009.
+    """
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+FUSIONS = {"rrf": reciprocal_rank_fusion}
+
+
+def fusion(name: str):  # type: ignore[no-untyped-def]
+    """The fusion function called ``name``."""
+    try:
+        return FUSIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown fusion {name!r}; valid: {', '.join(sorted(FUSIONS))}") from None
+
+
+def diversify(ranked: Sequence[int], article_of: Sequence[str], k: int) -> list[int]:
+    """Best passage of each article first, then further passages of the same articles.
+
+    One article fills all ``k`` slots only when no other article was retrieved at all.
+    """
+    firsts: list[int] = []
+    rest: list[int] = []
+    seen: set[str] = set()
+    for doc in ranked:
+        art = article_of[doc]
+        (rest if art in seen else firsts).append(doc)
+        seen.add(art)
+    return (firsts + rest)[:k]
+
+
+# ----------------------------------------------------------------------------- queries
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def clean_query(query: str) -> str:
+    """Validate a question: strip control characters; raise ``ValueError`` on bad input."""
+    if not isinstance(query, str):
+        raise ValueError("问题必须是文本 (the query must be a string)")
+    if len(query) > MAX_QUERY_CHARS * 4:
+        raise ValueError(
+            f"问题太长：{len(query)} 个字符，最多 {MAX_QUERY_CHARS} 个 "
+            f"(query too long: {len(query)} characters, at most {MAX_QUERY_CHARS})"
+        )
+    q = " ".join(_CONTROL.sub(" ", query).split())
+    if not q:
+        raise ValueError("问题是空的，请输入要查询的内容 (empty query)")
+    if len(q) > MAX_QUERY_CHARS:
+        raise ValueError(
+            f"问题太长：{len(q)} 个字符，最多 {MAX_QUERY_CHARS} 个 "
+            f"(query too long: {len(q)} characters, at most {MAX_QUERY_CHARS})"
+        )
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in q):
+        raise ValueError("问题中没有文字，只有标点或符号 (the query has no words)")
+    return q
+
+
+# ----------------------------------------------------------------------------- runtime
+
+
+@dataclass
+class Runtime:
+    """A loaded index with the embedder that built it."""
+
+    index: Index
+    embedder: Embedder
+
+
+_cache: dict[Path, Runtime] = {}
+_cache_lock = threading.Lock()
+
+
+def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Runtime:
+    """Load (once per process and directory, thread-safely) the index and its model."""
+    path = Path(index_dir) if index_dir is not None else default_index_dir()
+    path = path.resolve()
+    with _cache_lock:
+        rt = _cache.get(path)
+        if rt is None or (embedder is not None and rt.embedder is not embedder):
+            index = load_index(path)
+            name = index.manifest["model"]["name"]
+            if embedder is None:
+                embedder = load_embedder(name)
+            elif embedder.name != name:
+                from rag.errors import IndexMismatchError
+
+                raise IndexMismatchError(
+                    f"index at {path} was built with {name!r}, not {embedder.name!r}; "
+                    f"rebuild with: rag build <pages-folder> --index {path} --full"
+                )
+            rt = Runtime(index=index, embedder=embedder)
+            _cache[path] = rt
+        return rt
+
+
+def clear_cache() -> None:
+    """Forget loaded indexes (after a rebuild in the same process)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def _idf(rt: Runtime) -> tuple[dict[str, float], float]:
+    """Inverse document frequency of lexical tokens, from the BM25 index (cached)."""
+    cached = getattr(rt, "_idf_cache", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    bm25 = rt.index.bm25
+    n = max(len(rt.index.chunks), 1)
+    df = np.diff(np.asarray(bm25.scores["indptr"]))
+    idf = {
+        tok: math.log((n + 1) / (df[i] + 0.5))
+        for tok, i in bm25.vocab_dict.items()
+        if i < len(df)
+    }
+    result = (idf, math.log((n + 1) / 0.5))
+    rt._idf_cache = result  # type: ignore[attr-defined]
+    return result
+
+
+def sentence_score(lexical: float, dense: float) -> float:
+    """Evidence of one sentence: share of the question's (idf-weighted) words it contains,
+    plus how far its stored vector's similarity to the question rises above chance."""
+    return 0.6 * lexical + 2.0 * max(dense - 0.75, 0.0)
+
+
+def term_weights(rt: Runtime, query: str) -> dict[str, float]:
+    """Content words of a query with their idf."""
+    from rag.spans import question_terms
+
+    idf, unknown = _idf(rt)
+    return {t: idf.get(t, unknown) for t in question_terms(query)}
+
+
+def lexical_coverage(text: str, weights: dict[str, float], header: str = "") -> float:
+    """Idf-weighted share of the query words that occur in ``text``.
+
+    Words that name the article (in its headline or first sentence, ``header``) count half
+    for every sentence of it: they pick the article, the rest pick the sentence.
+    """
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    low = text.lower()
+    own = sum(w for t, w in weights.items() if t in low)
+    shared = sum(w for t, w in weights.items() if t not in low and t in header)
+    return (own + 0.5 * shared) / total
+
+
+def ranked_chunks(rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
+    """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
+
+    The rerank uses only stored sentence vectors and the query's words, so no model runs per
+    passage at query time.
+    """
+    index = rt.index
+    n = len(index.chunks)
+    if n == 0:
+        return []
+    depth = min(depth, n)
+    _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), depth)
+    dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
+    lexical_rank: list[int] = []
+    vocab = getattr(index.bm25, "vocab_dict", None) or {}
+    tokens = [t for t in tokenize(query) if t in vocab]
+    if tokens:
+        docs, scores = index.bm25.retrieve([tokens], k=depth, show_progress=False)
+        lexical_rank = [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+    fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
+    top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
+    if not top:
+        return []
+    best_fused = fused[top[0]]
+    weights = term_weights(rt, query)
+    out = []
+    for doc in top:
+        chunk = index.chunks[doc]
+        sids = list(chunk.sentence_ids)
+        dense = index.sentence_vectors[sids] @ qv
+        header = index.article_header.get(chunk.article_id, "")
+        evidence = max(
+            sentence_score(lexical_coverage(index.sentences[sid].text, weights, header), float(d))
+            for sid, d in zip(sids, dense)
+        )
+        out.append((doc, 0.5 * fused[doc] / best_fused + evidence))
+    out.sort(key=lambda x: -x[1])
+    return out
+
+
+def search(rt: Runtime, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Hit]:
+    """Retrieve ``k`` hits for a cleaned query from a loaded runtime."""
+    if k <= 0 or not rt.index.chunks:
+        return []
+    qv = query_vector if query_vector is not None else rt.embedder.encode_queries([query])[0]
+    ranked = ranked_chunks(rt, query, qv)
+    score = dict(ranked)
+    index = rt.index
+    article_of = [c.article_id for c in index.chunks]
+    return [hit_of(rt, doc, score[doc]) for doc in diversify([d for d, _ in ranked], article_of, k)]
+
+
+def hit_of(rt: Runtime, chunk_id: int, score: float) -> Hit:
+    """A :class:`Hit` for one chunk of the index."""
+    c = rt.index.chunks[chunk_id]
+    art = rt.index.articles[c.article_id]
+    return Hit(
+        text=c.text,
+        page=c.page,
+        pages=art.pages,
+        headline=art.headline,
+        label=art.label,
+        article_id=art.article_id,
+        score=round(score, 6),
+        chunk_id=c.chunk_id,
+        start=c.start,
+        end=c.end,
+        date=art.date,
+    )
+
+
+def retrieve(query: str, k: int = 5, index_dir: str | Path | None = None) -> list[Hit]:
+    """The ``k`` best passages for ``query`` from the index at ``index_dir``.
+
+    ``index_dir=None`` means ``$RAG_INDEX_DIR`` or ``index/``. Raises ``ValueError`` for an
+    empty, over-long or symbol-only query, and :class:`rag.errors.IndexMissingError` when
+    there is no index.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, not {k!r}")
+    q = clean_query(query)
+    return search(get_runtime(index_dir), q, k)

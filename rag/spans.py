@@ -1,0 +1,361 @@
+"""Question types and answer-span extraction from one sentence (patterns + jieba POS tags)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.tokenize import STOPWORDS, normalise, pos_tag, tokenize
+
+QUESTION_WORDS = frozenset(
+    "什么 哪些 哪个 哪家 哪位 哪里 哪儿 哪天 哪项 哪种 哪座 哪所 多少 几 怎样 怎么 如何 为什么 为何 "
+    "是否 要不要 有没有 能不能 会不会 是不是 谁 何时 何地 时候 分别 之口 出自 请问 吗 呢".split()
+)
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """What a question asks for; ``hint`` is the noun after 哪个/什么 (e.g. ``部门``)."""
+
+    kind: str  # list number date person place org reason yesno what
+    hint: str = ""
+    count: int = 1  # how many quantities a number question asks for
+
+
+_HINT = re.compile(r"(?:哪个|哪家|哪座|哪所|哪一|哪项|哪种|哪类|什么|何种|怎样的|怎么样的|哪)([\u4e00-\u9fff]{1,6})")
+_PLACE_NOUNS = ("街道", "城市", "地方", "国家", "省", "市", "区", "县", "镇", "村", "楼盘", "地块", "园区", "口岸", "港")
+_ORG_NOUNS = ("部门", "企业", "单位", "机构", "公司", "集团", "车企", "银行", "法院", "学校", "医院", "组织", "协会", "商会")
+
+
+def _hint_noun(q: str) -> str:
+    """The noun the question asks for: ``哪个楼盘地块上试行`` → ``楼盘地块``."""
+    m = _HINT.search(q)
+    if not m:
+        return ""
+    words: list[str] = []
+    tags = pos_tag(q[m.start(1) :])
+    for i, (word, flag) in enumerate(tags):
+        nxt = tags[i + 1][1] if i + 1 < len(tags) else "x"
+        if flag.startswith("n") or flag in ("vn", "j") or (flag == "v" and nxt == "x" and not words):
+            words.append(word)
+        else:
+            break
+    return "".join(words)
+
+
+def classify(question: str) -> QuestionType:
+    """The type of a question, from its wording."""
+    q = normalise(question)
+    hint = _hint_noun(q)
+    if re.search(r"哪些|分别|哪[一二三四五六七八九十几两\d]+[个项类种级家方]", q):
+        return QuestionType("list", hint)
+    if re.search(r"多少|几[个家项名位次年天户辆岁倍]|百分之几|几成", q):
+        return QuestionType("number", hint, max(1, q.count("多少")))
+    if re.search(r"什么时候|哪天|何时|哪一天|哪年|几月|什么时间|哪个月|哪一年|日期", q):
+        return QuestionType("date", hint)
+    if re.search(r"谁|哪位|什么人|何人", q):
+        return QuestionType("person", hint)
+    if re.search(r"哪里|哪儿|什么地方|何地|在哪", q) or (hint and hint.endswith(_PLACE_NOUNS)):
+        return QuestionType("place", hint)
+    if re.search(r"哪家", q) or (hint and hint.endswith(_ORG_NOUNS)):
+        return QuestionType("org", hint)
+    if re.search(r"为什么|为何|目的|原因|旨在|为了什么", q):
+        return QuestionType("reason", hint)
+    if re.search(r"是否|要不要|有没有|能不能|会不会|是不是|可不可以|吗[？?]?$", q):
+        return QuestionType("yesno", hint)
+    return QuestionType("what", hint)
+
+
+def question_terms(question: str) -> list[str]:
+    """Content words of a question (lexical tokens without question words), deduplicated."""
+    out: list[str] = []
+    for t in tokenize(question):
+        if t in QUESTION_WORDS or t in STOPWORDS or t in out:
+            continue
+        out.append(t)
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_NUM = r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万亿两]+)"
+_UNITS_MONEY = ("亿元", "万元", "千元", "元", "美元", "亿美元", "万美元", "欧元")
+_QUANTITY = re.compile(
+    rf"(?:近|约|超过|逾)?{_NUM}(?:\s*[-~至到]\s*{_NUM})?\s*"
+    r"(?:%|％|‰|倍|亿美元|万美元|亿元|万元|千元|美元|欧元|元|亿|万|个|家|项|名|户|辆|次|人|亩|"
+    r"平方公里|公里|米|吨|岁|支|条|座|所|批|台|件|位|天|周|年|届)(?:以上|以下|左右|多)?"
+)
+_DATE = re.compile(
+    r"(?:\d{4}年)?(?:\d{1,2}月(?:\d{1,2}日|底|初|中旬|上旬|下旬|份)?|(?:今|去|明)年\d{1,2}月(?:\d{1,2}日|底|初)?)"
+    r"|\d{4}年(?:底|初)?|(?:今年|去年|明年)(?:上半年|下半年|年底|底)|上半年|下半年|年底|年初"
+)
+_CLAUSE = re.compile(r"[^，,。；;！!？?：:]+")
+_ORG_SUFFIX = re.compile(
+    r"(?:法院|检察院|集团|公司|银行|局|委员会|委|厅|办公室|中心|协会|商会|联合会|大学|学院|医院|海关|"
+    r"研究院|研究所|事业部|工厂|政府|团委|基金会)"
+)
+_LEFT_STOP = re.compile(
+    r"(?:[，,。；;：:、“”（）()\s]|拜访了|会见了|拜访|会见|联合|依托|成立|建立|组建|设立|推出|"
+    r"了|与|和|同|由|向|在|对|被|从|经|是|为|的|及|把|将|给|让)"
+)
+_SPEECH = re.compile(r"(介绍|表示|说|指出|认为|告诉记者|强调|透露)")
+_ROLE = re.compile(
+    r"(?:书记|副书记|主任|部长|副部长|局长|区长|主席|总经理|董事长|负责人|总裁|副总裁|处长|科长|院长|所长|"
+    r"队长|主责人|市长|县长|镇长|经理|专家|教授|代表)"
+)
+
+
+def _near_score(sentence: str, start: int, end: int, terms: list[str]) -> float:
+    """How close a span stands to the question's words in the sentence (higher is closer)."""
+    score = 0.0
+    low = sentence.lower()
+    for t in terms:
+        for m in re.finditer(re.escape(t), low):
+            d = start - m.end() if m.end() <= start else m.start() - end if m.start() >= end else 0
+            score += len(t) / (1 + max(d, 0))
+    return score
+
+
+def _best(sentence: str, spans: list[tuple[int, int]], terms: list[str]) -> tuple[int, int] | None:
+    if not spans:
+        return None
+    return max(spans, key=lambda s: _near_score(sentence, s[0], s[1], terms))
+
+
+def _left_bounded(sentence: str, end: int, max_len: int = 16) -> int:
+    """Start of the noun phrase ending at ``end``: after the nearest function word or mark."""
+    start = max(0, end - max_len)
+    window = sentence[start:end]
+    last = None
+    for m in _LEFT_STOP.finditer(window):
+        if m.end() < len(window) - 1:
+            last = m
+    return start + last.end() if last else start
+
+
+# ----------------------------------------------------------------------------- extractors
+
+
+def _number(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    spans = [(m.start(), m.end()) for m in _QUANTITY.finditer(s)]
+    # a bare year is a date, not a quantity
+    spans = [sp for sp in spans if not re.fullmatch(r"\d{4}年", s[sp[0] : sp[1]])]
+    want_money = bool(re.search(r"金额|资金|多少钱|投资额|多少元|增资", question))
+    want_percent = bool(re.search(r"增幅|比例|百分|增长率|占比|高出|增长.{0,4}目标|增速|率", question))
+    m = re.search(r"多少([个家项名户辆次人亩支条座所批台件位天年倍])|几([个家项名户辆次人亩支条座所批台件位天年倍])", question)
+    unit = (m.group(1) or m.group(2)) if m else ""
+    if want_money:
+        spans = [sp for sp in spans if s[sp[0] : sp[1]].rstrip("以上下左右多").endswith(_UNITS_MONEY)]
+    elif want_percent:
+        spans = [sp for sp in spans if re.search(r"[%％‰倍]", s[sp[0] : sp[1]])]
+    elif unit:
+        spans = [sp for sp in spans if unit in s[sp[0] : sp[1]]] or []
+    if not spans:
+        return None
+    if q.count > 1 and len(spans) > 1:
+        ranked = sorted(spans, key=lambda sp: -_near_score(s, sp[0], sp[1], terms))[: q.count]
+        ranked.sort()
+        return (ranked[0][0], ranked[-1][1])
+    return _best(s, spans, terms)
+
+
+def _date(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    return _best(s, [(m.start(), m.end()) for m in _DATE.finditer(s)], terms)
+
+
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+    "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武"
+    "戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮"
+    "柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古"
+    "吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫"
+    "寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝逯"
+)
+_NOT_NAMES = re.compile(r"今天|明天|昨天|上午|下午|晚上|日前|近日|目前|同时|此外")
+
+
+def _person(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for word, flag in pos_tag(s):
+        if (
+            flag == "nr"
+            and 2 <= len(word) <= 4
+            and word[0] in _SURNAMES
+            and not _NOT_NAMES.search(word)
+            and word not in terms
+        ):
+            spans.append((pos, pos + len(word)))
+        pos += len(word)
+    # "…书记宗武邦介绍": a name between a role and a verb of saying
+    for m in re.finditer(rf"{_ROLE.pattern}([\u4e00-\u9fff]{{2,3}}?){_SPEECH.pattern}", s):
+        spans.append((m.start(1), m.end(1)))
+    spans = sorted(set(spans))
+    if not spans:
+        return None
+    if re.search(r"之口|谁说|谁表示|谁介绍|出自", question):
+        speaking = [sp for sp in spans if _SPEECH.match(s, sp[1])]
+        if speaking:
+            return speaking[0]
+    return _best(s, spans, terms)
+
+
+def _noun_phrase(q: QuestionType, s: str, terms: list[str], suffixes: list[str]) -> tuple[int, int] | None:
+    spans = []
+    for suf in suffixes:
+        for m in re.finditer(re.escape(suf), s):
+            start = _left_bounded(s, m.end())
+            if m.end() - start >= len(suf) + 1:
+                spans.append((start, m.end()))
+    # the question's own words are not the answer
+    spans = [sp for sp in spans if s[sp[0] : sp[1]] not in terms]
+    return _best(s, spans, terms)
+
+
+def _org(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    hint = q.hint
+    suffixes = []
+    if hint and len(hint) >= 2 and hint[-2:] in s and hint[-2:] not in ("企业", "部门", "单位", "机构"):
+        suffixes.append(hint[-2:])
+    found = [m.group() for m in _ORG_SUFFIX.finditer(s)]
+    if hint.endswith(("企", "企业", "公司")):
+        found = [f for f in found if f in ("集团", "公司", "工厂", "事业部")]
+    elif hint.endswith("部门"):
+        found = [f for f in found if f in ("局", "委", "厅", "办公室", "中心", "委员会", "部")]
+    elif hint.endswith("机构") and "司法" in hint:
+        found = [f for f in found if f in ("法院", "检察院")]
+    return _noun_phrase(q, s, terms, suffixes + sorted(set(found)))
+
+
+def _place(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    hint = q.hint
+    suffixes = [hint[-2:]] if len(hint) >= 2 and hint[-2:] in s else []
+    if not suffixes and hint and hint[-1] in s:
+        suffixes = [hint[-1]]
+    span = _noun_phrase(q, s, terms, suffixes) if suffixes else None
+    if span:
+        return span
+    spans = []
+    pos = 0
+    for word, flag in pos_tag(s):
+        if flag == "ns" and word not in terms:
+            spans.append((pos, pos + len(word)))
+        pos += len(word)
+    return _best(s, spans, terms)
+
+
+_LIST = re.compile(r"[^，,。；;：:、“”‘’《》（）()\s]{1,14}(?:、[^，,。；;：:、“”‘’《》（）()\s]{1,14}){2,}")
+_LIST_LEAD = re.compile(r"^(?:聚焦|包括|涵盖|围绕|覆盖|从|在|对|有|是|为|以|将|把|由|即|如)")
+
+
+def _list(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    spans = []
+    for m in _LIST.finditer(s):
+        start, end = m.start(), m.end()
+        lead = _LIST_LEAD.match(s[start:end])
+        if lead and end - start - lead.end() > 2:
+            start += lead.end()
+        tail = re.search(r"(?:等|等等)$", s[start:end])
+        if tail:
+            end -= len(tail.group())
+        spans.append((start, end))
+    if not spans:
+        return None
+    return max(spans, key=lambda sp: (s[sp[0] : sp[1]].count("、"), _near_score(s, sp[0], sp[1], terms)))
+
+
+def _clause_spans(s: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _CLAUSE.finditer(s) if m.group().strip()]
+
+
+def _what(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    hint = q.hint
+    if hint:
+        for h in (hint, hint[-2:]):
+            for m in re.finditer(re.escape(h), s):
+                # “X”的原则 -> X ;  “X”改革 -> “X”改革
+                before = s[: m.start()]
+                qm = re.search(r"“([^”]{2,30})”(的?)$", before)
+                if qm:
+                    if qm.group(2):
+                        return (qm.start(1), qm.end(1))
+                    start = qm.start()
+                    # 由“A”向“B”转变: the whole chain of quoted terms
+                    while chain := re.search(r"“[^”]{1,30}”[向至到和与及、]$", s[:start]):
+                        start = chain.start()
+                    if start > 0 and s[start - 1] in "由从":
+                        start -= 1
+                    return (start, m.end())
+                clause = next((c for c in _clause_spans(s) if c[0] <= m.start() < c[1]), None)
+                if clause is None:
+                    continue
+                start = clause[0]
+                low = s.lower()
+                for t in terms:
+                    if len(t) < 2 or t in (h, hint):
+                        continue
+                    for tm in re.finditer(re.escape(t), low[clause[0] : m.start()]):
+                        start = max(start, clause[0] + tm.end())
+                start += len(re.match(r"^[的地得了在将把对]*", s[start:]).group())  # type: ignore[union-attr]
+                if m.end() - start > len(h):
+                    return (start, m.end())
+    quotes = [(m.start(1), m.end(1)) for m in re.finditer(r"“([^”]{2,30})”", s)]
+    quotes = [sp for sp in quotes if s[sp[0] : sp[1]] not in question]
+    return _best(s, quotes, terms)
+
+
+def _yesno(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    clauses = _clause_spans(s)
+    if not clauses:
+        return None
+    low = s.lower()
+
+    def overlap(c: tuple[int, int]) -> float:
+        text = low[c[0] : c[1]]
+        return sum(len(t) for t in terms if t in text)
+
+    best = max(clauses, key=overlap)
+    if overlap(best) == 0:
+        return None
+    start, end = best
+    # keep a clause continued by 、 (e.g. "要到岗指挥、一线调度") whole: _CLAUSE already does
+    return (start, end)
+
+
+def _reason(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
+    m = re.search(r"(?:为了|旨在|目的是|以便|是为了|因为|由于)([^。；;！？]{2,60})", s)
+    if m:
+        end = m.end(1)
+        clause_end = re.search(r"[，,]", s[m.start(1) : end])
+        return (m.start(1), m.start(1) + clause_end.start() if clause_end else end)
+    return _what(q, question, s, terms) if q.hint else None
+
+
+_EXTRACTORS = {
+    "number": _number,
+    "date": _date,
+    "person": _person,
+    "org": _org,
+    "place": _place,
+    "list": _list,
+    "what": _what,
+    "yesno": _yesno,
+    "reason": _reason,
+}
+
+
+def extract_span(q: QuestionType, question: str, sentence: str) -> tuple[int, int] | None:
+    """The span of ``sentence`` that answers a question of type ``q``, or None."""
+    terms = question_terms(question)
+    fn = _EXTRACTORS.get(q.kind)
+    if fn is None:
+        raise ValueError(f"unknown question type {q.kind!r}; valid: {', '.join(sorted(_EXTRACTORS))}")
+    span = fn(q, question, sentence, terms)
+    if span is None:
+        return None
+    start, end = span
+    while start < end and sentence[start] in " \u3000，,、":
+        start += 1
+    while end > start and sentence[end - 1] in " \u3000，,、。；;":
+        end -= 1
+    return (start, end) if end > start else None

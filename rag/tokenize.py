@@ -1,0 +1,67 @@
+"""Chinese tokenisation for the lexical side: jieba behind one ``tokenize(text)`` function.
+
+``jieba.cut_for_search`` is used rather than ``cut``: it also emits the short words inside long
+compounds (``产业链党建联盟`` → ``产业``, ``产业链``, ``党建``, ``联盟`` …), so a question that
+names only part of a compound still matches. Punctuation, whitespace and a short list of
+function words are dropped. Numbers keep their unit or percent sign as an extra token
+(``3.2亿元``, ``30%``), so figures can be searched for as written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+
+STOPWORDS = frozenset(
+    "的 了 和 与 及 以及 或 是 在 为 对 将 把 被 等 也 都 而 并 从 到 于 由 其 之 这 那 个 "
+    "有 着 上 中 下 又 就 还 向 以 所 该 此 各 该 我们 他们 你们 什么 哪些 哪个 哪家 哪里 "
+    "多少 怎样 怎么 如何 为什么 是否 谁 吗 呢 吧 啊 几".split()
+)
+_NUMBER_WITH_UNIT = re.compile(
+    r"\d+(?:\.\d+)?\s*(?:%|％|‰|亿元|万元|千元|元|亿|万|个|家|项|名|户|辆|次|人|亩|年|月|日|岁|平方公里|公里|米|吨|倍)"
+)
+_WORD = re.compile(r"\w", re.UNICODE)
+
+_lock = threading.Lock()
+_ready = False
+
+
+def _jieba():  # type: ignore[no-untyped-def]
+    global _ready
+    import jieba
+
+    if not _ready:
+        with _lock:
+            if not _ready:
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                _ready = True
+    return jieba
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width letters and digits to half-width) and lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens of ``text``: jieba words without punctuation or stop words, plus
+    number-with-unit tokens."""
+    norm = normalise(text)
+    tokens = [
+        t
+        for t in (w.strip() for w in _jieba().cut_for_search(norm))
+        if t and _WORD.search(t) and t not in STOPWORDS
+    ]
+    tokens.extend(m.group().replace(" ", "") for m in _NUMBER_WITH_UNIT.finditer(norm))
+    return tokens
+
+
+def pos_tag(text: str) -> list[tuple[str, str]]:
+    """jieba part-of-speech tags, e.g. ``[("青岛", "ns"), ...]``."""
+    import jieba.posseg as pseg
+
+    _jieba()
+    return [(p.word, p.flag) for p in pseg.cut(text)]
