@@ -80,7 +80,9 @@ class _Scored:
     rank: int  # rank of the passage holding it
 
 
-def _score_sentences(rt: Runtime, question: str, qv: np.ndarray, chunk_ids: list[int]) -> list[_Scored]:
+def _score_sentences(
+    rt: Runtime, question: str, qv: np.ndarray, chunk_ids: list[int]
+) -> list[_Scored]:
     """Score the sentences of the pooled passages (and the sentence after each) by evidence.
 
     A sentence that finishes one broken off (by a jump to another page) or that attributes
@@ -112,7 +114,9 @@ def _score_sentences(rt: Runtime, question: str, qv: np.ndarray, chunk_ids: list
             continue
         p_text = index.sentences[prev].text
         broken = not re.search(r"[。！？；!?;…][”’」』）)]*$", p_text)
-        attributes = p_text.endswith(("”", "」")) and bool(_ATTRIBUTION.match(index.sentences[sid].text))
+        attributes = p_text.endswith(("”", "」")) and bool(
+            _ATTRIBUTION.match(index.sentences[sid].text)
+        )
         if broken or attributes:
             final[sid] = max(final[sid], final[prev] + 0.001)
     out = [_Scored(index.sentences[sid], sc, rank_of[sid]) for sid, sc in final.items()]
@@ -123,17 +127,22 @@ def _score_sentences(rt: Runtime, question: str, qv: np.ndarray, chunk_ids: list
 # ----------------------------------------------------------------------------- answer
 
 
-def _citation(rt: Runtime, sentence: Sentence, span: tuple[int, int] | None, hits: list[Hit]) -> Citation:
+def _citation(
+    rt: Runtime, sentence: Sentence, span: tuple[int, int] | None, hits: list[Hit]
+) -> Citation:
     """Cite the passage (a retrieved one if possible) that holds ``sentence``."""
     index = rt.index
-    chunk = next(
-        (
-            index.chunks[h.chunk_id]
-            for h in hits
-            if sentence.sentence_id in index.chunks[h.chunk_id].sentence_ids
-        ),
-        None,
-    ) or index.chunks[index.sentence_chunk[sentence.sentence_id]]
+    chunk = (
+        next(
+            (
+                index.chunks[h.chunk_id]
+                for h in hits
+                if sentence.sentence_id in index.chunks[h.chunk_id].sentence_ids
+            ),
+            None,
+        )
+        or index.chunks[index.sentence_chunk[sentence.sentence_id]]
+    )
     art = index.articles[chunk.article_id]
     a_start = a_end = -1
     at = chunk.text.find(sentence.text)
@@ -156,7 +165,9 @@ def _citation(rt: Runtime, sentence: Sentence, span: tuple[int, int] | None, hit
 
 
 def _hit_citation(h: Hit) -> Citation:
-    return Citation(h.page, h.pages, h.headline, h.label, h.date, h.text, -1, -1, h.article_id, h.chunk_id)
+    return Citation(
+        h.page, h.pages, h.headline, h.label, h.date, h.text, -1, -1, h.article_id, h.chunk_id
+    )
 
 
 def answer_with(rt: Runtime, question: str, k: int = 5) -> Answer:
@@ -194,7 +205,7 @@ def answer_with(rt: Runtime, question: str, k: int = 5) -> Answer:
     # the passage that answers goes first among the passages considered
     lead = next((h for h in hits if h.chunk_id == first.chunk_id), None)
     lead = lead or hit_of(rt, first.chunk_id, cand.score)
-    hits = [lead] + [h for h in hits if h.chunk_id != first.chunk_id][: max(k - 1, 0)]
+    hits = [lead, *[h for h in hits if h.chunk_id != first.chunk_id][: max(k - 1, 0)]]
     return Answer(q, True, text, cand.sentence.text, qtype.kind, citations, hits, cand.score)
 
 

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from rag.pages import (
-    BYLINE,
     CLOSERS,
     DATELINE,
     TERMINAL,
@@ -365,7 +364,7 @@ def _aligned(page: Page, drafts: list[_Draft], titles: list[int]) -> dict[int, i
                 seq.append(k)
             seq.reverse()
         if len(seq) == len(run):
-            out.update(zip(run, seq))
+            out.update(zip(run, seq, strict=False))
     return out
 
 
@@ -448,12 +447,11 @@ def _pick_headline(choices: list[_TitleChoice]) -> tuple[str | None, list[str], 
 def _compatible(out_page: Page, out_part: Part, in_page: Page, in_part: Part) -> bool:
     if out_page.page_id == in_page.page_id:
         return False
-    if in_part.jump_in is not None and out_page.number is not None:
-        if in_part.jump_in != out_page.number:
-            return False
-    if out_part.jump_out is not None and in_page.number is not None:
-        if out_part.jump_out != in_page.number:
-            return False
+    # 上接第一版 names the page it continues; 下转第二版 the page it jumps to
+    if None not in (in_part.jump_in, out_page.number) and in_part.jump_in != out_page.number:
+        return False
+    if None not in (out_part.jump_out, in_page.number) and out_part.jump_out != in_page.number:
+        return False
     if out_page.date and in_page.date and out_page.date != in_page.date:
         return False
     return not (out_page.edition and in_page.edition and out_page.edition != in_page.edition)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -76,8 +77,13 @@ def sentences_of(articles: list[Article], first_id: int = 0) -> list[Sentence]:
                     text = para.text[s:e].strip()
                     out.append(
                         Sentence(
-                            sid, art.article_id, pi, part.page_id, text,
-                            para.start + s + lead, para.start + s + lead + len(text),
+                            sid,
+                            art.article_id,
+                            pi,
+                            part.page_id,
+                            text,
+                            para.start + s + lead,
+                            para.start + s + lead + len(text),
                         )
                     )
                     sid += 1
@@ -117,7 +123,7 @@ def _make_chunk(cid: int, sents: list[Sentence]) -> Chunk:
     # Sentences of a part are in page order; the chunk text joins them as they stand,
     # with a newline where the page has a paragraph break.
     pieces: list[str] = []
-    for a, b in zip(sents, sents[1:]):
+    for a, b in itertools.pairwise(sents):
         pieces.append(a.text)
         if b.start > a.end:
             pieces.append("\n")

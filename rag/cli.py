@@ -33,7 +33,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     index_dir = Path(args.index) if args.index else default_index_dir()
     print(f"building index of {args.pages} into {index_dir} …", file=sys.stderr)
     embedder = load_embedder(args.model)
-    report = build_index(Path(args.pages), index_dir, embedder, full=args.full, progress=_progress())
+    report = build_index(
+        Path(args.pages), index_dir, embedder, full=args.full, progress=_progress()
+    )
     print("\n".join(report.lines()))
     return 0
 
@@ -57,7 +59,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     questions = read_jsonl(Path(args.qa))
     titles = {}
-    gold_articles = Path(args.articles) if args.articles else Path(args.qa).with_name("articles.jsonl")
+    gold_articles = (
+        Path(args.articles) if args.articles else Path(args.qa).with_name("articles.jsonl")
+    )
     if gold_articles.is_file():
         titles = gold_titles_from(read_jsonl(gold_articles))
     answer(questions[0]["question"], k=args.k, index_dir=args.index)  # load once, untimed

@@ -303,14 +303,22 @@ def _tokenizer_json(f: E5File, charsmap: bytes) -> dict:
         "normalizer": {
             "type": "Sequence",
             "normalizers": [
-                {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(charsmap).decode()},
+                {
+                    "type": "Precompiled",
+                    "precompiled_charsmap": base64.b64encode(charsmap).decode(),
+                },
                 {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
             ],
         },
         "pre_tokenizer": {
             "type": "Sequence",
             "pretokenizers": [
-                {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+                {
+                    "type": "Metaspace",
+                    "replacement": "\u2581",
+                    "prepend_scheme": "always",
+                    "split": True,
+                },
                 {
                     "type": "Split",
                     "pattern": {"Regex": unknown_characters_pattern(f.pieces, specials)},
@@ -339,7 +347,12 @@ def _tokenizer_json(f: E5File, charsmap: bytes) -> dict:
                 for name, key in (("<s>", "bos"), ("</s>", "eos"))
             },
         },
-        "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+        "decoder": {
+            "type": "Metaspace",
+            "replacement": "\u2581",
+            "prepend_scheme": "always",
+            "split": True,
+        },
         "model": {
             "type": "Unigram",
             "unk_id": ids["unk"],
@@ -407,7 +420,7 @@ def convert(source: Path, target: Path) -> Path:
     The directory is written next to ``target`` and renamed into place, so an interrupted
     conversion never leaves a half-written model behind.
     """
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
 
     parsed = parse_e5_file(source)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,8 @@ def _is_complete(path: Path, source_sha: str | None) -> bool:
         return False
     files = info.get("files", {})
     return bool(files) and all(
-        (path / rel).is_file() and (path / rel).stat().st_size == size for rel, size in files.items()
+        (path / rel).is_file() and (path / rel).stat().st_size == size
+        for rel, size in files.items()
     )
 
 
@@ -183,8 +184,8 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
     path = str(materialise_default_model()) if name == DEFAULT_MODEL else name
     st = _load_sentence_transformer(path)
     prompts = dict(getattr(st, "prompts", {}) or {})
-    query_prompt = prompts.get("query", "")
-    passage_prompt = prompts.get("passage", prompts.get("document", ""))
+    query_prompt = str(prompts.get("query") or "")
+    passage_prompt = str(prompts.get("passage") or prompts.get("document") or "")
     dim = int(st.get_embedding_dimension())
     return SentenceTransformerEmbedder(
         name=name, dim=dim, model=st, query_prompt=query_prompt, passage_prompt=passage_prompt

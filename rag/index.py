@@ -200,13 +200,14 @@ def _previous_vectors(index_dir: Path, model_name: str) -> dict[str, np.ndarray]
         return {}
     if len(keys) != len(vecs):
         return {}
-    return dict(zip(keys, vecs))
+    return dict(zip(keys, vecs, strict=False))
 
 
 def _dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) > HNSW_THRESHOLD:
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -330,8 +331,14 @@ def _write_files(
         [
             asdict(
                 PageInfo(
-                    p.page_id, Path(p.path).name, _page_hash(p), p.date, p.edition, p.number,
-                    p.text, p.warnings,
+                    p.page_id,
+                    Path(p.path).name,
+                    _page_hash(p),
+                    p.date,
+                    p.edition,
+                    p.number,
+                    p.text,
+                    p.warnings,
                 )
             )
             for p in pages
@@ -408,19 +415,26 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
     manifest = check_manifest(index_dir, model_name)
     hint = BUILD_HINT.format(path=index_dir) + " --full"
     try:
-        pages = {d["page_id"]: PageInfo(**{**d, "warnings": tuple(d["warnings"])})
-                 for d in _read_json(index_dir / "pages.json")}
-        articles = {d["article_id"]: article_from_dict(d)
-                    for d in _read_json(index_dir / "articles.json")}
-        chunks = [Chunk(**{**d, "sentence_ids": tuple(d["sentence_ids"])})
-                  for d in _read_json(index_dir / "chunks.json")]
+        pages = {
+            d["page_id"]: PageInfo(**{**d, "warnings": tuple(d["warnings"])})
+            for d in _read_json(index_dir / "pages.json")
+        }
+        articles = {
+            d["article_id"]: article_from_dict(d) for d in _read_json(index_dir / "articles.json")
+        }
+        chunks = [
+            Chunk(**{**d, "sentence_ids": tuple(d["sentence_ids"])})
+            for d in _read_json(index_dir / "chunks.json")
+        ]
         sentences = [Sentence(**d) for d in _read_json(index_dir / "sentences.json")]
         chunk_vecs = np.load(index_dir / "chunk_vectors.npy", allow_pickle=False)
         sent_vecs = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(index_dir / "chunks.faiss"))
         bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexMismatchError(f"index at {index_dir} is damaged ({exc}); rebuild: {hint}") from exc
+        raise IndexMismatchError(
+            f"index at {index_dir} is damaged ({exc}); rebuild: {hint}"
+        ) from exc
     dim = manifest["model"]["dimension"]
     if (
         len(chunks) != len(chunk_vecs)

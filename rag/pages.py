@@ -82,18 +82,20 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             try:
                 return data.decode(enc), enc
             except UnicodeDecodeError as exc:
-                raise PageReadError(f"starts with a {enc} byte-order mark but is not {enc}") from exc
-    if len(data) >= 4 and data.count(0) > len(data) // 4:
-        # UTF-16 without a BOM: every other byte of ASCII / CJK text is often zero.
-        even_zero = data[0::2].count(0)
-        odd_zero = data[1::2].count(0)
-        enc = "utf-16-le" if odd_zero > even_zero else "utf-16-be"
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            text = ""
-        if text and _looks_textual(text):
-            return text, enc
+                raise PageReadError(
+                    f"starts with a {enc} byte-order mark but is not {enc}"
+                ) from exc
+    if b"\x00" in data and len(data) % 2 == 0:
+        # UTF-16 without a byte-order mark: ASCII and U+3000 leave zero bytes
+        for enc in ("utf-16-le", "utf-16-be"):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if _looks_textual(text):
+                return text, enc
+        raise PageReadError("binary data (NUL bytes), not a text page")
+    if b"\x00" in data:
         raise PageReadError("binary data (NUL bytes), not a text page")
     for enc in ("utf-8", "gb18030"):
         try:
@@ -199,7 +201,13 @@ def _despace(text: str, pos: list[int], keep_word_spaces: bool) -> tuple[str, li
             b_cjk = bool(_CJK_CHAR.match(b)) or b in _CJK_PUNCT
             single = len(tokens[k - 1][1]) == 1 or len(tok) == 1
             drop = a_cjk and b_cjk
-            if drop and keep_word_spaces and not single and a not in _CJK_PUNCT and b not in _CJK_PUNCT:
+            if (
+                drop
+                and keep_word_spaces
+                and not single
+                and a not in _CJK_PUNCT
+                and b not in _CJK_PUNCT
+            ):
                 drop = False
             if not drop:
                 chars.append(" ")
@@ -241,7 +249,9 @@ def _group_lines(lines: list[_Line | None]) -> list[list[_Line]]:
         prev = groups[-1][-1] if groups else None
         # A single leading space is often just where a re-wrapped line split at a space:
         # it opens a paragraph only after a finished sentence.
-        indented = ln.indent > 1 or (ln.indent == 1 and prev is not None and _ends_sentence(prev.text))
+        indented = ln.indent > 1 or (
+            ln.indent == 1 and prev is not None and _ends_sentence(prev.text)
+        )
         new_group = (
             prev is None
             or after_blank
@@ -366,7 +376,7 @@ def chinese_number(s: str) -> int | None:
     """Parse a small Chinese or Arabic numeral such as ``二`` or ``十二``."""
     if s.isdigit():
         return int(s)
-    digits = dict(zip("一二三四五六七八九", range(1, 10)))
+    digits = dict(zip("一二三四五六七八九", range(1, 10), strict=False))
     if s == "十":
         return 10
     if s.startswith("十"):

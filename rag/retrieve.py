@@ -170,9 +170,7 @@ def _idf(rt: Runtime) -> tuple[dict[str, float], float]:
     n = max(len(rt.index.chunks), 1)
     df = np.diff(np.asarray(bm25.scores["indptr"]))
     idf = {
-        tok: math.log((n + 1) / (df[i] + 0.5))
-        for tok, i in bm25.vocab_dict.items()
-        if i < len(df)
+        tok: math.log((n + 1) / (df[i] + 0.5)) for tok, i in bm25.vocab_dict.items() if i < len(df)
     }
     result = (idf, math.log((n + 1) / 0.5))
     rt._idf_cache = result  # type: ignore[attr-defined]
@@ -208,7 +206,9 @@ def lexical_coverage(text: str, weights: dict[str, float], header: str = "") -> 
     return (own + 0.5 * shared) / total
 
 
-def ranked_chunks(rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDATES) -> list[tuple[int, float]]:
+def ranked_chunks(
+    rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDATES
+) -> list[tuple[int, float]]:
     """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
 
     The rerank uses only stored sentence vectors and the query's words, so no model runs per
@@ -226,7 +226,7 @@ def ranked_chunks(rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDAT
     tokens = [t for t in tokenize(query) if t in vocab]
     if tokens:
         docs, scores = index.bm25.retrieve([tokens], k=depth, show_progress=False)
-        lexical_rank = [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+        lexical_rank = [int(d) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
     fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
     top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
     if not top:
@@ -241,7 +241,7 @@ def ranked_chunks(rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDAT
         header = index.article_header.get(chunk.article_id, "")
         evidence = max(
             sentence_score(lexical_coverage(index.sentences[sid].text, weights, header), float(d))
-            for sid, d in zip(sids, dense)
+            for sid, d in zip(sids, dense, strict=False)
         )
         out.append((doc, 0.5 * fused[doc] / best_fused + evidence))
     out.sort(key=lambda x: -x[1])

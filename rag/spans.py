@@ -8,8 +8,43 @@ from dataclasses import dataclass
 from rag.tokenize import STOPWORDS, normalise, pos_tag, tokenize
 
 QUESTION_WORDS = frozenset(
-    "什么 哪些 哪个 哪家 哪位 哪里 哪儿 哪天 哪项 哪种 哪座 哪所 多少 几 怎样 怎么 如何 为什么 为何 "
-    "是否 要不要 有没有 能不能 会不会 是不是 谁 何时 何地 时候 分别 之口 出自 请问 吗 呢".split()
+    [
+        "什么",
+        "哪些",
+        "哪个",
+        "哪家",
+        "哪位",
+        "哪里",
+        "哪儿",
+        "哪天",
+        "哪项",
+        "哪种",
+        "哪座",
+        "哪所",
+        "多少",
+        "几",
+        "怎样",
+        "怎么",
+        "如何",
+        "为什么",
+        "为何",
+        "是否",
+        "要不要",
+        "有没有",
+        "能不能",
+        "会不会",
+        "是不是",
+        "谁",
+        "何时",
+        "何地",
+        "时候",
+        "分别",
+        "之口",
+        "出自",
+        "请问",
+        "吗",
+        "呢",
+    ]
 )
 
 
@@ -22,9 +57,42 @@ class QuestionType:
     count: int = 1  # how many quantities a number question asks for
 
 
-_HINT = re.compile(r"(?:哪个|哪家|哪座|哪所|哪一|哪项|哪种|哪类|什么|何种|怎样的|怎么样的|哪)([\u4e00-\u9fff]{1,6})")
-_PLACE_NOUNS = ("街道", "城市", "地方", "国家", "省", "市", "区", "县", "镇", "村", "楼盘", "地块", "园区", "口岸", "港")
-_ORG_NOUNS = ("部门", "企业", "单位", "机构", "公司", "集团", "车企", "银行", "法院", "学校", "医院", "组织", "协会", "商会")
+_HINT = re.compile(
+    r"(?:哪个|哪家|哪座|哪所|哪一|哪项|哪种|哪类|什么|何种|怎样的|怎么样的|哪)([\u4e00-\u9fff]{1,6})"
+)
+_PLACE_NOUNS = (
+    "街道",
+    "城市",
+    "地方",
+    "国家",
+    "省",
+    "市",
+    "区",
+    "县",
+    "镇",
+    "村",
+    "楼盘",
+    "地块",
+    "园区",
+    "口岸",
+    "港",
+)
+_ORG_NOUNS = (
+    "部门",
+    "企业",
+    "单位",
+    "机构",
+    "公司",
+    "集团",
+    "车企",
+    "银行",
+    "法院",
+    "学校",
+    "医院",
+    "组织",
+    "协会",
+    "商会",
+)
 
 
 def _hint_noun(q: str) -> str:
@@ -36,7 +104,11 @@ def _hint_noun(q: str) -> str:
     tags = pos_tag(q[m.start(1) :])
     for i, (word, flag) in enumerate(tags):
         nxt = tags[i + 1][1] if i + 1 < len(tags) else "x"
-        if flag.startswith("n") or flag in ("vn", "j") or (flag == "v" and nxt == "x" and not words):
+        if (
+            flag.startswith("n")
+            or flag in ("vn", "j")
+            or (flag == "v" and nxt == "x" and not words)
+        ):
             words.append(word)
         else:
             break
@@ -78,7 +150,7 @@ def question_terms(question: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- helpers
 
-_NUM = r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万亿两]+)"
+_NUM = r"(?:\d+(?:\.\d+)?|[一二三四五六七八九十两][一二三四五六七八九十百千万亿两]*)"
 _UNITS_MONEY = ("亿元", "万元", "千元", "元", "美元", "亿美元", "万美元", "欧元")
 _QUANTITY = re.compile(
     rf"(?:近|约|超过|逾)?{_NUM}(?:\s*[-~至到]\s*{_NUM})?\s*"
@@ -141,15 +213,22 @@ def _number(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[i
     # a bare year is a date, not a quantity
     spans = [sp for sp in spans if not re.fullmatch(r"\d{4}年", s[sp[0] : sp[1]])]
     want_money = bool(re.search(r"金额|资金|多少钱|投资额|多少元|增资", question))
-    want_percent = bool(re.search(r"增幅|比例|百分|增长率|占比|高出|增长.{0,4}目标|增速|率", question))
-    m = re.search(r"多少([个家项名户辆次人亩支条座所批台件位天年倍])|几([个家项名户辆次人亩支条座所批台件位天年倍])", question)
+    want_percent = bool(
+        re.search(r"增幅|比例|百分|增长率|占比|高出|增长.{0,4}目标|增速|率", question)
+    )
+    m = re.search(
+        r"多少([个家项名户辆次人亩支条座所批台件位天年倍])|几([个家项名户辆次人亩支条座所批台件位天年倍])",
+        question,
+    )
     unit = (m.group(1) or m.group(2)) if m else ""
     if want_money:
-        spans = [sp for sp in spans if s[sp[0] : sp[1]].rstrip("以上下左右多").endswith(_UNITS_MONEY)]
+        spans = [
+            sp for sp in spans if s[sp[0] : sp[1]].rstrip("以上下左右多").endswith(_UNITS_MONEY)
+        ]
     elif want_percent:
         spans = [sp for sp in spans if re.search(r"[%％‰倍]", s[sp[0] : sp[1]])]
-    elif unit:
-        spans = [sp for sp in spans if unit in s[sp[0] : sp[1]]] or []
+    elif unit and q.count == 1:
+        spans = [sp for sp in spans if unit in s[sp[0] : sp[1]]]
     if not spans:
         return None
     if q.count > 1 and len(spans) > 1:
@@ -200,7 +279,9 @@ def _person(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[i
     return _best(s, spans, terms)
 
 
-def _noun_phrase(q: QuestionType, s: str, terms: list[str], suffixes: list[str]) -> tuple[int, int] | None:
+def _noun_phrase(
+    q: QuestionType, s: str, terms: list[str], suffixes: list[str]
+) -> tuple[int, int] | None:
     spans = []
     for suf in suffixes:
         for m in re.finditer(re.escape(suf), s):
@@ -215,7 +296,12 @@ def _noun_phrase(q: QuestionType, s: str, terms: list[str], suffixes: list[str])
 def _org(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int, int] | None:
     hint = q.hint
     suffixes = []
-    if hint and len(hint) >= 2 and hint[-2:] in s and hint[-2:] not in ("企业", "部门", "单位", "机构"):
+    if (
+        hint
+        and len(hint) >= 2
+        and hint[-2:] in s
+        and hint[-2:] not in ("企业", "部门", "单位", "机构")
+    ):
         suffixes.append(hint[-2:])
     found = [m.group() for m in _ORG_SUFFIX.finditer(s)]
     if hint.endswith(("企", "企业", "公司")):
@@ -244,7 +330,9 @@ def _place(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[in
     return _best(s, spans, terms)
 
 
-_LIST = re.compile(r"[^，,。；;：:、“”‘’《》（）()\s]{1,14}(?:、[^，,。；;：:、“”‘’《》（）()\s]{1,14}){2,}")
+_LIST = re.compile(
+    r"[^，,。；;：:、“”‘’《》（）()\s]{1,14}(?:、[^，,。；;：:、“”‘’《》（）()\s]{1,14}){2,}"
+)
 _LIST_LEAD = re.compile(r"^(?:聚焦|包括|涵盖|围绕|覆盖|从|在|对|有|是|为|以|将|把|由|即|如)")
 
 
@@ -255,13 +343,16 @@ def _list(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int
         lead = _LIST_LEAD.match(s[start:end])
         if lead and end - start - lead.end() > 2:
             start += lead.end()
-        tail = re.search(r"(?:等|等等)$", s[start:end])
-        if tail:
-            end -= len(tail.group())
+        last_sep = s.rfind("、", start, end)
+        cut = s.find("等", last_sep + 1, end)
+        if cut > last_sep + 1:
+            end = cut
         spans.append((start, end))
     if not spans:
         return None
-    return max(spans, key=lambda sp: (s[sp[0] : sp[1]].count("、"), _near_score(s, sp[0], sp[1], terms)))
+    return max(
+        spans, key=lambda sp: (s[sp[0] : sp[1]].count("、"), _near_score(s, sp[0], sp[1], terms))
+    )
 
 
 def _clause_spans(s: str) -> list[tuple[int, int]]:
@@ -349,7 +440,9 @@ def extract_span(q: QuestionType, question: str, sentence: str) -> tuple[int, in
     terms = question_terms(question)
     fn = _EXTRACTORS.get(q.kind)
     if fn is None:
-        raise ValueError(f"unknown question type {q.kind!r}; valid: {', '.join(sorted(_EXTRACTORS))}")
+        raise ValueError(
+            f"unknown question type {q.kind!r}; valid: {', '.join(sorted(_EXTRACTORS))}"
+        )
     span = fn(q, question, sentence, terms)
     if span is None:
         return None

@@ -1,0 +1,34 @@
+"""Shared fixtures: the real model and one index of the real seeds, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embed import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder) -> Path:
+    from rag.index import build_index
+
+    path = tmp_path_factory.mktemp("idx") / "index"
+    build_index(SEEDS, path, embedder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def runtime(seed_index, embedder):
+    from rag.retrieve import get_runtime
+
+    return get_runtime(seed_index, embedder)
