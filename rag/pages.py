@@ -85,26 +85,28 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                 raise PageReadError(
                     f"starts with a {enc} byte-order mark but is not {enc}"
                 ) from exc
-    if b"\x00" in data and len(data) % 2 == 0:
-        # UTF-16 without a byte-order mark: ASCII and U+3000 leave zero bytes
-        for enc in ("utf-16-le", "utf-16-be"):
-            try:
-                text = data.decode(enc)
-            except UnicodeDecodeError:
-                continue
-            if _looks_textual(text):
-                return text, enc
-        raise PageReadError("binary data (NUL bytes), not a text page")
     if b"\x00" in data:
-        raise PageReadError("binary data (NUL bytes), not a text page")
-    for enc in ("utf-8", "gb18030"):
+        # UTF-16 without a byte-order mark: ASCII and U+3000 leave zero bytes
+        found = _first_textual(data, ("utf-16-le", "utf-16-be")) if len(data) % 2 == 0 else None
+        if found is None:
+            raise PageReadError("binary data (NUL bytes), not a text page")
+        return found
+    found = _first_textual(data, ("utf-8", "gb18030"))
+    if found is None:
+        raise PageReadError("not decodable as UTF-8, UTF-16 or GB18030 text")
+    return found
+
+
+def _first_textual(data: bytes, encodings: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first of ``encodings`` that decodes ``data`` into plausible text."""
+    for enc in encodings:
         try:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
         if _looks_textual(text):
             return text, enc
-    raise PageReadError("not decodable as UTF-8, UTF-16 or GB18030 text")
+    return None
 
 
 def _looks_textual(text: str) -> bool:
