@@ -10,7 +10,7 @@ from rag.articles import Article, Paragraph, Part
 from rag.errors import IndexMismatchError, IndexMissingError, ModelError, RagError
 from rag.index import BuildReport, build_index
 from rag.pages import Page
-from rag.retrieve import Hit, retrieve
+from rag.retrieve import Hit, archive_summary, get_article, retrieve
 
 __all__ = [
     "Answer",
@@ -26,6 +26,8 @@ __all__ = [
     "Part",
     "RagError",
     "answer",
+    "archive_summary",
     "build_index",
+    "get_article",
     "retrieve",
 ]

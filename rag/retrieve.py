@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.articles import Article
 from rag.embed import Embedder, load_embedder
 from rag.index import Index, default_index_dir, load_index
 from rag.pages import format_date
@@ -290,3 +291,18 @@ def retrieve(query: str, k: int = 5, index_dir: str | Path | None = None) -> lis
         raise ValueError(f"k must be a positive integer, not {k!r}")
     q = clean_query(query)
     return search(get_runtime(index_dir), q, k)
+
+
+def get_article(article_id: str, index_dir: str | Path | None = None) -> Article:
+    """The whole clean article ``article_id`` (all its parts) from the index."""
+    rt = get_runtime(index_dir)
+    try:
+        return rt.index.articles[article_id]
+    except KeyError:
+        raise ValueError(f"no article {article_id!r} in the index at {rt.index.path}") from None
+
+
+def archive_summary(index_dir: str | Path | None = None) -> dict:
+    """What the index holds: counts of pages, articles and chunks, and the dates seen."""
+    manifest = get_runtime(index_dir).index.manifest
+    return {**manifest.get("counts", {}), "dates": list(manifest.get("dates", []))}

@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 . .venv/bin/activate 2>/dev/null || true
+# The browser test drives Debian's Chromium (Playwright cannot download its own browser here);
+# a small CJK font makes its screenshots readable.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null
+fi
 ruff check .
 ruff format --check .
 mypy

@@ -1,0 +1,224 @@
+"""The chat page: formatter and chat logic with fakes, then the real page in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rag.answer import Answer, Citation
+from rag.articles import Article, Paragraph, Part
+from ui.app import NOT_FOUND, ChatService, format_answer, format_article, format_evidence
+
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def citation(text="联盟覆盖智能家电、高端化工。", headline="产业链党建联盟成立", start=6, end=15):
+    return Citation(
+        page="p1",
+        pages=("p1", "p2"),
+        headline=headline,
+        label="联盟覆盖…",
+        date="--08-11",
+        text=text,
+        answer_start=start,
+        answer_end=end,
+        article_id="p1:a1",
+        chunk_id=0,
+    )
+
+
+def fake_answer(found=True, text="智能家电、高端化工", cit=None):
+    c = cit or citation()
+    return Answer(
+        question="q",
+        found=found,
+        text=text if found else "",
+        sentence=c.text if found else "",
+        qtype="list",
+        citations=[c],
+        hits=[],
+    )
+
+
+def fake_article():
+    return Article(
+        article_id="p1:a1",
+        parts=(
+            Part("p1", (Paragraph("联盟覆盖智能家电、高端化工。", 0, 14),)),
+            Part("p2", (Paragraph(f"续：{EVIL}", 0, 10),), jump_in=1),
+        ),
+        headline="产业链党建联盟成立",
+        headline_source="headline",
+        other_titles=(),
+        byline="□记者 某某 报道",
+        dateline=None,
+        date="--08-11",
+        label="产业链党建联盟成立",
+        label_is_derived=False,
+    )
+
+
+def test_answer_shows_span_sentence_and_citations():
+    md = format_answer(fake_answer())
+    assert "**智能家电、高端化工**" in md
+    assert "\\[1\\] 产业链党建联盟成立 · 版面 p1、p2 · 8月11日" in md
+
+
+def test_not_found_message():
+    md = format_answer(fake_answer(found=False))
+    assert NOT_FOUND in md and "产业链党建联盟成立" in md
+    assert NOT_FOUND in format_evidence(fake_answer(found=False))
+
+
+def test_archive_and_user_text_are_escaped():
+    evil = fake_answer(
+        text=EVIL, cit=citation(text=f"前{EVIL}后", headline=EVIL, start=1, end=1 + len(EVIL))
+    )
+    for out in (format_answer(evil), format_evidence(evil), format_article(fake_article())):
+        assert "<script" not in out and "<img" not in out
+        assert "&lt;script&gt;" in out
+    assert "<mark>&lt;script&gt;" in format_evidence(evil)
+
+
+def test_article_view_has_every_page_and_highlight():
+    out = format_article(fake_article(), citation())
+    assert "版面 p1" in out and "版面 p2" in out
+    assert "<mark>" in out
+
+
+def test_chat_service_with_fake_answer_function():
+    calls = []
+
+    def answer_fn(q, k):
+        calls.append((q, k))
+        return fake_answer()
+
+    svc = ChatService(answer_fn=answer_fn, article_fn=lambda aid: fake_article())
+    r1 = svc.ask("联盟覆盖哪些产业？", [], 3)
+    r2 = svc.ask("再问一次", r1.history, 3)
+    assert calls == [("联盟覆盖哪些产业？", 3), ("再问一次", 3)]
+    assert [m["role"] for m in r2.history] == ["user", "assistant", "user", "assistant"]
+    assert r1.choices[0].startswith("[1] 产业链党建联盟成立")
+    assert "版面 p2" in svc.show(r1.answer, r1.choices[0])
+    assert svc.show(r1.answer, "[9] nothing") == ""
+    user_md = svc.ask(EVIL, [], 3).history[0]["content"]
+    assert "<script" not in user_md
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "问" * 501])
+def test_chat_service_refuses_bad_questions(bad):
+    svc = ChatService(answer_fn=lambda q, k: fake_answer(), article_fn=lambda a: fake_article())
+    with pytest.raises(ValueError, match=r"请输入问题|问题太长"):
+        svc.ask(bad, [], 5)
+
+
+# ----------------------------------------------------------------------------- the real page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    from tests.conftest import ROOT
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui", "--index", str(seed_index), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("the UI process exited") from None
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError("the UI did not come up")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_browser_question_answer_citation_article(server, tmp_path: Path):
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian's chromium is not installed (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        box = page.locator("#question textarea")
+        box.fill("西海岸新区首批成立了哪些产业链党建联盟？")
+        box.press("Enter")
+        chat = page.locator("#chat")
+        chat.get_by_text("智能家电、高端化工、船舶海工、芯屏、影视、基因科技").first.wait_for(
+            timeout=90_000
+        )
+        assert chat.locator("strong", has_text="基因科技").count() >= 1  # the span is emphasised
+        assert "把“红色引擎”建在产业链上" in chat.inner_text()
+        assert "000_700bdcd828e48fcd" in chat.inner_text()
+        page.locator("#citations label").first.click()
+        article = page.locator("#article")
+        article.get_by_text("版面 003_f95bffb9c810cf88").first.wait_for(timeout=30_000)
+        assert "把“红色引擎”建在产业链上" in article.inner_text()
+        assert article.locator("mark").count() >= 1
+        shot = tmp_path / "chat.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        # an empty question is a Chinese error, not a stack trace
+        box.fill("")
+        page.locator("#send").click()
+        page.get_by_text("请输入问题").first.wait_for(timeout=30_000)
+        browser.close()
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_questions_are_all_answered(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    questions = [
+        "西海岸新区首批成立了哪些产业链党建联盟？",
+        "青岛自贸片区与哪家司法机构建立了联动创新战略合作？",
+        "新区4项技术入选了什么目录？",
+        "黄岛口岸1至7月出口商用车多少辆？",
+    ] * 5
+
+    def ask(q: str) -> tuple[float, str]:
+        t0 = time.perf_counter()
+        result = client.predict(q, [], 5, api_name="/ask")
+        return time.perf_counter() - t0, str(result[0][-1]["content"])
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(ask, questions))
+    assert len(results) == 20
+    assert all(text for _, text in results)
+    times = sorted(t for t, _ in results)
+    p95 = times[int(0.95 * (len(times) - 1))]
+    print(f"20 concurrent questions: p50 {statistics.median(times):.2f}s, p95 {p95:.2f}s")

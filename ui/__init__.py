@@ -1,0 +1,1 @@
+"""The Gradio chat page of 报纸档案问答."""

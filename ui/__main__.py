@@ -1,0 +1,63 @@
+"""``python -m ui``: serve the chat page (127.0.0.1:7860 unless told otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the index, then serve the page until interrupted."""
+    p = argparse.ArgumentParser(prog="python -m ui", description="报纸档案问答 chat page")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--index", default=None, help="index directory (default $RAG_INDEX_DIR or index/)"
+    )
+    p.add_argument("--share", action="store_true", help="also open a public share link")
+    p.add_argument("--concurrency", type=int, default=4, help="questions answered at once")
+    args = p.parse_args(argv)
+
+    import rag
+    from rag.errors import RagError
+    from rag.pages import format_date
+    from ui.app import CSS, ChatService, build_app
+
+    index_dir = Path(args.index) if args.index else None
+    try:
+        info = rag.archive_summary(index_dir)
+    except RagError as exc:
+        print(f"ui: {exc}", file=sys.stderr)
+        return 2
+    dates = [format_date(d) for d in info.get("dates", [])]
+    summary = (
+        f"档案收录 {info.get('pages', 0)} 个版面、{info.get('articles', 0)} 篇文章"
+        + (f"，日期：{'、'.join(dates)}" if dates else "")
+        + "。答案均为原文摘录，并注明版面与标题。"
+    )
+    service = ChatService(
+        answer_fn=lambda q, k: rag.answer(q, k=k, index_dir=index_dir),
+        article_fn=partial(rag.get_article, index_dir=index_dir),
+    )
+    examples = _examples(index_dir)
+    demo = build_app(service, summary=summary, examples=examples)
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=200)
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, css=CSS, show_error=False
+    )
+    return 0
+
+
+def _examples(index_dir: Path | None) -> list[str]:
+    """Example questions made from the archive's own headlines."""
+    from rag.retrieve import get_runtime
+
+    arts = get_runtime(index_dir).index.articles.values()
+    heads = [a.headline for a in arts if a.headline and 6 <= len(a.headline) <= 24]
+    return [f"「{h}」这篇报道讲了什么？" for h in heads[:4]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The chat page: Gradio Blocks built from injected functions; no retrieval logic here.
+
+Every piece of archive or user text shown is escaped (HTML and markdown) before it is rendered.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.answer import Answer, Citation
+from rag.articles import Article
+from rag.errors import RagError
+from rag.pages import format_date
+
+NOT_FOUND = "档案中没有找到答案"
+MAX_QUESTION_CHARS = 500
+
+
+def _md(text: str) -> str:
+    # html.escape first, then backslash-escape markdown marks; entities stay entities
+    escaped = html.escape(text, quote=True)
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", escaped).replace("\n", " ")
+
+
+def citation_title(c: Citation) -> str:
+    """``headline (or label) · 版面 page · date`` for a citation, unescaped."""
+    pages = "、".join(c.pages) if len(c.pages) > 1 else c.page
+    date = format_date(c.date)
+    title = c.headline or f"{c.label}（无标题）"
+    return " · ".join(x for x in (title, f"版面 {pages}", date) if x)
+
+
+def format_answer(answer: Answer) -> str:
+    """The chat reply for an answer, as escaped markdown."""
+    if not answer.found:
+        lines = [f"**{NOT_FOUND}**。以下是最接近的段落："]
+        for i, c in enumerate(answer.citations[:3], 1):
+            lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
+        return "\n\n".join(lines)
+    sentence = answer.sentence
+    at = sentence.find(answer.text)
+    if at >= 0:
+        shown = (
+            _md(sentence[:at]) + f"**{_md(answer.text)}**" + _md(sentence[at + len(answer.text) :])
+        )
+    else:
+        shown = f"**{_md(answer.text)}**"
+    lines = [f"**答案：{_md(answer.text)}**", f"原文：{shown} \\[1\\]", "出处："]
+    for i, c in enumerate(answer.citations, 1):
+        lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
+    return "\n\n".join(lines)
+
+
+def _highlight(text: str, start: int, end: int) -> str:
+    if 0 <= start < end <= len(text):
+        return (
+            html.escape(text[:start])
+            + "<mark>"
+            + html.escape(text[start:end])
+            + "</mark>"
+            + html.escape(text[end:])
+        )
+    return html.escape(text)
+
+
+def format_evidence(answer: Answer | None) -> str:
+    """The evidence panel: cited passages with the answer span highlighted (escaped HTML)."""
+    if answer is None:
+        return "<p class='ev-empty'>提问后，这里显示引用的原文段落。</p>"
+    parts = []
+    if not answer.found:
+        parts.append(f"<p><strong>{NOT_FOUND}</strong>，以下是最接近的段落。</p>")
+    for i, c in enumerate(answer.citations, 1):
+        body = _highlight(c.text, c.answer_start, c.answer_end).replace("\n", "<br>")
+        parts.append(
+            f"<div class='ev-item'><div class='ev-title'>[{i}] {html.escape(citation_title(c))}"
+            f"</div><div class='ev-text'>{body}</div></div>"
+        )
+    return "\n".join(parts)
+
+
+def format_article(article: Article, citation: Citation | None = None) -> str:
+    """A whole clean article (every page it spans) with the cited passage highlighted."""
+    head = html.escape(article.headline or f"{article.label}（无标题）")
+    meta = " · ".join(
+        x
+        for x in (
+            "版面 " + "、".join(article.pages),
+            format_date(article.date),
+            article.byline or "",
+        )
+        if x
+    )
+    out = [f"<h3 class='art-title'>{head}</h3>"]
+    if article.other_titles:
+        out.append(f"<p class='art-kicker'>{html.escape(' / '.join(article.other_titles))}</p>")
+    out.append(f"<p class='art-meta'>{html.escape(meta)}</p>")
+    for part in article.parts:
+        out.append(f"<p class='art-page'>— 版面 {html.escape(part.page_id)} —</p>")
+        for para in part.paragraphs:
+            text = para.text
+            if citation is not None and citation.page == part.page_id:
+                passage = citation.text
+                at = text.find(passage) if passage in text else -1
+                if at >= 0:
+                    out.append(f"<p>{_highlight(text, at, at + len(passage))}</p>")
+                    continue
+                # a passage spanning paragraphs: highlight each paragraph inside it
+                if text and text in passage:
+                    out.append(f"<p><mark>{html.escape(text)}</mark></p>")
+                    continue
+            out.append(f"<p>{html.escape(text)}</p>")
+    return "\n".join(out)
+
+
+@dataclass
+class ChatTurnResult:
+    """What one question produces for the page."""
+
+    history: list[dict[str, str]]
+    evidence: str
+    choices: list[str]
+    answer: Answer | None = None
+
+
+@dataclass
+class ChatService:
+    """The page's behaviour, separated from Gradio so it can be tested with fakes."""
+
+    answer_fn: Callable[[str, int], Answer]
+    article_fn: Callable[[str], Article]
+    errors: tuple[type[BaseException], ...] = (ValueError, RagError)
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def ask(self, question: str, history: list[dict[str, str]] | None, k: int) -> ChatTurnResult:
+        """Answer a question and append the turn to the chat history.
+
+        Raises ``ValueError`` with a Chinese message for an empty or over-long question.
+        """
+        q = (question or "").strip()
+        if not q:
+            raise ValueError("请输入问题。")
+        if len(q) > MAX_QUESTION_CHARS:
+            raise ValueError(
+                f"问题太长（{len(q)} 个字符），请控制在 {MAX_QUESTION_CHARS} 个字符以内。"
+            )
+        ans = self.answer_fn(q, int(k))
+        history = [*list(history or []), {"role": "user", "content": _md(q)}]
+        history.append({"role": "assistant", "content": format_answer(ans)})
+        choices = [f"[{i}] {citation_title(c)}" for i, c in enumerate(ans.citations, 1)]
+        return ChatTurnResult(history, format_evidence(ans), choices, ans)
+
+    def show(self, answer: Answer | None, choice: str | None) -> str:
+        """The article behind the chosen citation (``choice`` is one of the labels)."""
+        if answer is None or not choice:
+            return ""
+        m = re.match(r"\[(\d+)\]", choice)
+        if not m or not 1 <= int(m.group(1)) <= len(answer.citations):
+            return ""
+        c = answer.citations[int(m.group(1)) - 1]
+        return format_article(self.article_fn(c.article_id), c)
+
+
+CSS = """
+.ev-item {margin-bottom: 0.8em; padding: 0.5em; border-left: 3px solid #c33;}
+.ev-title, .art-title {font-weight: bold;}
+mark {background: #ffe066;}
+.art-meta, .art-page, .art-kicker {color: #666; font-size: 0.9em;}
+"""
+
+
+def build_app(
+    service: ChatService,
+    summary: str = "",
+    examples: list[str] | None = None,
+) -> Any:
+    """The Gradio Blocks of the chat page."""
+    import gradio as gr
+
+    with gr.Blocks(title="报纸档案问答") as demo:
+        gr.Markdown("# 报纸档案问答")
+        if summary:
+            gr.Markdown(_md(summary))
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="问答", height=520, sanitize_html=True, elem_id="chat")
+                question = gr.Textbox(
+                    label="问题",
+                    placeholder="用中文提问，例如：某项工作是哪天召开会议部署的？",
+                    elem_id="question",
+                )
+                with gr.Row():
+                    send = gr.Button("提问", variant="primary", elem_id="send")
+                    clear = gr.Button("清空对话")
+                k = gr.Slider(1, 10, value=5, step=1, label="显示的段落数")
+                if examples:
+                    gr.Examples(
+                        examples=[[e] for e in examples], inputs=[question], label="示例问题"
+                    )
+            with gr.Column(scale=2):
+                gr.Markdown("### 引用的原文")
+                evidence = gr.HTML(format_evidence(None), elem_id="evidence")
+                cites = gr.Radio(choices=[], label="点击引用查看全文", elem_id="citations")
+                article = gr.HTML("", elem_id="article")
+
+        def on_ask(q: str, history: list[dict[str, str]] | None, kk: int):  # type: ignore[no-untyped-def]
+            try:
+                r = service.ask(q, history, kk)
+            except service.errors as exc:
+                raise gr.Error(_chinese_error(exc)) from None
+            return (
+                r.history,
+                r.evidence,
+                gr.update(choices=r.choices, value=None),
+                "",
+                r.answer,
+                "",
+            )
+
+        outputs = [chat, evidence, cites, article, state, question]
+        send.click(on_ask, [question, chat, k], outputs, api_name="ask")
+        question.submit(on_ask, [question, chat, k], outputs, api_visibility="private")
+        cites.change(service.show, [state, cites], [article], api_visibility="private")
+        clear.click(
+            lambda: ([], format_evidence(None), gr.update(choices=[], value=None), "", None),
+            None,
+            [chat, evidence, cites, article, state],
+        )
+    return demo
+
+
+def _chinese_error(exc: BaseException) -> str:
+    from rag.errors import IndexMismatchError, IndexMissingError, ModelError
+
+    if isinstance(exc, IndexMissingError):
+        return "还没有索引，请先运行 rag build seeds 建立索引。"
+    if isinstance(exc, IndexMismatchError):
+        return "索引与当前版本或模型不一致，请运行 rag build seeds --full 重建索引。"
+    if isinstance(exc, ModelError):
+        return "嵌入模型无法加载，请检查安装。"
+    text = str(exc)
+    # our ValueErrors carry a Chinese message first, an English gloss in brackets after it
+    return (
+        text.split(" (")[0]
+        if re.search(r"[\u4e00-\u9fff]", text)
+        else "问题无法处理，请换一种问法。"
+    )
