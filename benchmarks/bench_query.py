@@ -1,0 +1,162 @@
+"""Query latency: ``retrieve`` p50/p95 on the seeds index and on synthetic archives of 10 000 and
+100 000 chunks, rank_bm25 on the same corpora for comparison, and recall@10 of the approximate
+(HNSW) dense index against exact search.
+
+Synthetic chunks are real-looking text (seed sentences recombined, tokenised by jieba) with random
+unit vectors for FAISS; the query embedding is computed by the real model in every timing.
+
+Run: python benchmarks/bench_query.py [--sizes 10000 100000] [--index index]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag.articles import Article, Paragraph, Part, segment
+from rag.chunks import Chunk, Sentence, chunk_sentences, sentences_of
+from rag.embed import load_embedder
+from rag.evaluate import read_jsonl
+from rag.index import HNSW_THRESHOLD, Index, _bm25, _dense_index, build_index
+from rag.pages import read_pages
+from rag.retrieve import Runtime, search
+from rag.tokenize import tokenize
+
+QUESTIONS = [
+    "西海岸新区首批成立了哪些产业链党建联盟？",
+    "青岛自贸片区与哪家司法机构建立了联动创新战略合作？",
+    "黄岛口岸1至7月出口商用车多少辆？",
+    "气候投融资试点工作方案由哪个部门编制？",
+    "总投资1209亿元",
+    "新市民学院在哪里揭牌？",
+]
+
+
+def timings(fn, queries: list[str], repeat: int = 3) -> tuple[float, float]:
+    fn(queries[0])
+    times = []
+    for _ in range(repeat):
+        for q in queries:
+            t0 = time.perf_counter()
+            fn(q)
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def synthetic(n_chunks: int, seed_sents: list[str], dim: int, rng: random.Random):
+    """An in-memory index of ``n_chunks`` chunks recombined from seed sentences."""
+    tok_cache = {s: tokenize(s) for s in seed_sents}
+    nprng = np.random.default_rng(0)
+    chunks, sentences, tokens, articles = [], [], [], {}
+    for cid in range(n_chunks):
+        picks = rng.sample(seed_sents, 3)
+        aid = f"syn:{cid // 4}"
+        sids = []
+        pos = 0
+        for s in picks:
+            sentences.append(Sentence(len(sentences), aid, 0, "syn", s, pos, pos + len(s)))
+            sids.append(len(sentences) - 1)
+            pos += len(s)
+        text = "".join(picks)
+        chunks.append(Chunk(cid, aid, 0, "syn", text, 0, len(text), tuple(sids)))
+        tokens.append([t for s in picks for t in tok_cache[s]])
+        if aid not in articles:
+            part = Part("syn", (Paragraph(text, 0, len(text)),))
+            articles[aid] = Article(aid, (part,), None, None, (), None, None, None, aid, True)
+
+    def unit(n: int) -> np.ndarray:
+        v = nprng.standard_normal((n, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    cv, sv = unit(len(chunks)), unit(len(sentences))
+    index = Index(
+        path=Path("synthetic"),
+        manifest={"counts": {}},
+        pages={},
+        articles=articles,
+        chunks=chunks,
+        sentences=sentences,
+        chunk_vectors=cv,
+        sentence_vectors=sv,
+        dense=_dense_index(cv),
+        bm25=_bm25(tokens),
+    )
+    return index, tokens
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    ap.add_argument("--pages", default="seeds")
+    args = ap.parse_args()
+    emb = load_embedder()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model {emb.name}")
+    qa = Path("../shared/eval/qa_dev.jsonl")
+    queries = [r["question"] for r in read_jsonl(qa)] if qa.is_file() else QUESTIONS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from rag.retrieve import get_runtime
+
+        build_index(Path(args.pages), Path(tmp) / "index", emb)
+        rt = get_runtime(Path(tmp) / "index", emb)
+        p50, p95 = timings(lambda q: search(rt, q, 5), queries)
+        print(f"seeds ({len(rt.index.chunks)} chunks): retrieve p50 {p50:.1f} ms  p95 {p95:.1f} ms")
+
+    seg = segment(read_pages(Path(args.pages)))
+    seed_sents = [s.text for s in sentences_of(seg.articles)]
+    _ = chunk_sentences
+    rng = random.Random(0)
+    for n in args.sizes:
+        t0 = time.perf_counter()
+        index, tokens = synthetic(n, seed_sents, emb.dim, rng)
+        built = time.perf_counter() - t0
+        rt = Runtime(index=index, embedder=emb)
+        kind = "HNSW" if n > HNSW_THRESHOLD else "flat"
+        p50, p95 = timings(lambda q: search(rt, q, 5), queries)
+        print(
+            f"{n} chunks ({kind}, built in {built:.0f} s): retrieve p50 {p50:.1f} ms  "
+            f"p95 {p95:.1f} ms (query embedding included)"
+        )
+        qv = emb.encode_queries(queries)
+        if kind == "HNSW":
+            import faiss
+
+            exact = faiss.IndexFlatIP(emb.dim)
+            exact.add(index.chunk_vectors)
+            _, truth = exact.search(qv, 10)
+            _, approx = index.dense.search(qv, 10)
+            recall = np.mean([len(set(a) & set(t)) / 10 for a, t in zip(approx, truth)])
+            print(f"  HNSW recall@10 vs exact: {recall:.3f}")
+        from rank_bm25 import BM25Okapi
+
+        t0 = time.perf_counter()
+        okapi = BM25Okapi(tokens)
+        okapi_build = time.perf_counter() - t0
+        sample = queries[:8]
+        rb50, rb95 = timings(lambda q: okapi.get_scores(tokenize(q)), sample, repeat=1)
+        bs50, bs95 = timings(
+            lambda q: index.bm25.retrieve(
+                [[t for t in tokenize(q) if t in index.bm25.vocab_dict] or ["的"]],
+                k=50,
+                show_progress=False,
+            ),
+            sample,
+            repeat=1,
+        )
+        print(
+            f"  lexical only: bm25s p50 {bs50:.1f} ms; rank_bm25 p50 {rb50:.1f} ms "
+            f"(+{okapi_build:.0f} s to build)"
+        )
+
+
+if __name__ == "__main__":
+    main()
