@@ -1,4 +1,4 @@
-"""Build throughput: the full pipeline against bare ``SentenceTransformer.encode`` on the same texts.
+"""Build throughput: the full pipeline against bare ``SentenceTransformer.encode``, same texts.
 
 Run: python benchmarks/bench_build.py [PAGES]   (prints figures; not a test)
 """
