@@ -17,9 +17,9 @@ from rag.retrieve import (
     Hit,
     Runtime,
     clean_query,
-    diversify,
     get_runtime,
     hit_of,
+    hits_from,
     lexical_coverage,
     ranked_chunks,
     sentence_score,
@@ -178,9 +178,7 @@ def answer_with(rt: Runtime, question: str, k: int = 5) -> Answer:
     ranked = ranked_chunks(rt, q, qv)
     if not ranked:
         return Answer(q, False, "", "", qtype.kind, [], [])
-    scores = dict(ranked)
-    article_of = [c.article_id for c in rt.index.chunks]
-    hits = [hit_of(rt, d, scores[d]) for d in diversify([d for d, _ in ranked], article_of, k)]
+    hits = hits_from(rt, ranked, k)
     scored = _score_sentences(rt, q, qv, [d for d, _ in ranked[:POOL]])
     best = scored[0]
     others = [_hit_citation(h) for h in hits]

@@ -16,7 +16,8 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +44,7 @@ SCHEMA_VERSION = 1
 INDEX_ENV = "RAG_INDEX_DIR"
 HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
 HNSW_M = 32
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 512  # recall@10 0.975 of exact at 100 000 chunks (bench_query.py)
 TOKENIZER = "jieba.cut_for_search"
 BUILD_HINT = "rag build <pages-folder> --index {path}"
 
@@ -110,6 +111,7 @@ class Index:
     article_sentences: dict[str, list[int]] = field(default_factory=dict)
     sentence_chunk: dict[int, int] = field(default_factory=dict)  # first chunk holding it
     article_header: dict[str, str] = field(default_factory=dict)  # titles + first sentence
+    chunk_article: list[str] = field(default_factory=list)  # article id of each chunk
 
     def __post_init__(self) -> None:
         firsts: dict[str, str] = {}
@@ -120,6 +122,7 @@ class Index:
             self.article_header[aid] = " ".join([*titles, firsts.get(aid, "")]).lower()
         for s in self.sentences:
             self.article_sentences.setdefault(s.article_id, []).append(s.sentence_id)
+        self.chunk_article = [c.article_id for c in self.chunks]
         for c in self.chunks:
             for sid in c.sentence_ids:
                 self.sentence_chunk.setdefault(sid, c.chunk_id)
@@ -240,6 +243,21 @@ def build_index(
     from the existing index instead of being embedded again.
     """
     t0 = time.perf_counter()
+    with _staging(index_dir) as staging:
+        report = _build(pages_dir, index_dir, staging, embedder, full, progress)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _build(
+    pages_dir: Path,
+    index_dir: Path,
+    staging: Path,
+    embedder: Embedder,
+    full: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> BuildReport:
+    """Build everything into ``staging``; ``index_dir`` is only read (for reusable vectors)."""
     pages = read_pages(pages_dir)
     seg = segment(pages)
     articles = {a.article_id: a for a in seg.articles}
@@ -299,13 +317,7 @@ def build_index(
         "versions": _library_versions(),
         "warnings": warnings,
     }
-    _write_atomically(
-        index_dir,
-        lambda tmp: _write_files(
-            tmp, manifest, pages, articles, chunks, sentences, chunk_vecs, sent_vecs, keys
-        ),
-    )
-    report.seconds = time.perf_counter() - t0
+    _write_files(staging, manifest, pages, articles, chunks, sentences, chunk_vecs, sent_vecs, keys)
     return report
 
 
@@ -358,13 +370,23 @@ def _write_files(
     _write_json(tmp / "manifest.json", manifest)
 
 
-def _write_atomically(index_dir: Path, write: Callable[[Path], None]) -> None:
-    """Write a new index into a sibling temporary directory and swap it in."""
+@contextmanager
+def _staging(index_dir: Path) -> Iterator[Path]:
+    """A sibling temporary directory that replaces ``index_dir`` when the block succeeds.
+
+    Created before any work, so an interrupted build (even a kill) never touches the current
+    index; staging directories left by dead builds are removed by the next one.
+    """
     index_dir = index_dir.resolve()
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
+    prefix = f".{index_dir.name}.building-"
+    for stale in index_dir.parent.glob(prefix + "*"):
+        pid = stale.name[len(prefix) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=index_dir.parent))
     try:
-        write(tmp)
+        yield tmp
         old = None
         if index_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.old-", dir=index_dir.parent))
@@ -376,6 +398,16 @@ def _write_atomically(index_dir: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ----------------------------------------------------------------------------- load

@@ -254,11 +254,14 @@ def search(rt: Runtime, query: str, k: int, query_vector: np.ndarray | None = No
     if k <= 0 or not rt.index.chunks:
         return []
     qv = query_vector if query_vector is not None else rt.embedder.encode_queries([query])[0]
-    ranked = ranked_chunks(rt, query, qv)
+    return hits_from(rt, ranked_chunks(rt, query, qv), k)
+
+
+def hits_from(rt: Runtime, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
+    """The ``k`` hits of ranked chunks, one passage per article before a second one."""
     score = dict(ranked)
-    index = rt.index
-    article_of = [c.article_id for c in index.chunks]
-    return [hit_of(rt, doc, score[doc]) for doc in diversify([d for d, _ in ranked], article_of, k)]
+    chosen = diversify([d for d, _ in ranked], rt.index.chunk_article, k)
+    return [hit_of(rt, doc, score[doc]) for doc in chosen]
 
 
 def hit_of(rt: Runtime, chunk_id: int, score: float) -> Hit:

@@ -132,7 +132,7 @@ def test_incremental_rebuild_reuses_vectors_and_drops_removed_pages(embedder, se
 
 
 @pytest.mark.slow
-def test_interrupted_build_leaves_previous_index(seed_index, tmp_path):
+def test_interrupted_build_leaves_previous_index(seed_index, embedder, tmp_path):
     import shutil
 
     from rag.index import load_index
@@ -149,12 +149,18 @@ def test_interrupted_build_leaves_previous_index(seed_index, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    # wait until it is embedding (a staging directory exists), then kill it
+    # the staging directory exists from the start; the build then embeds for many seconds
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob(".idx.building-*")):
-        time.sleep(0.2)
+        time.sleep(0.1)
     time.sleep(1.0)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (idx / "manifest.json").read_text() == before
     assert len(load_index(idx).chunks) > 0
+    # the next build clears the dead build's staging directory
+    from rag.index import build_index
+
+    build_index(SEEDS, idx, embedder)
+    assert not list(tmp_path.glob(".idx.building-*"))
