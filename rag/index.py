@@ -275,7 +275,7 @@ def _build(
     for i, k in enumerate(keys):
         if k in old and old[k].shape[0] == embedder.dim:
             vectors[i] = old[k]
-    batch = 64
+    batch = 256  # texts per call: sentence-transformers sorts each call by length, less padding
     for b in range(0, len(todo), batch):
         ids = todo[b : b + batch]
         vectors[ids] = embedder.encode_passages([all_texts[i] for i in ids])
