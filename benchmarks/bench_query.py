@@ -13,7 +13,6 @@ Run: python benchmarks/bench_query.py [--sizes 10000 100000] [--index index]
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import random
@@ -128,7 +127,6 @@ def main() -> None:
         index, tokens = synthetic(n, seed_sents, seed_vecs, rng)
         built = time.perf_counter() - t0
         rt = Runtime(index=index, embedder=emb)
-        gc.freeze()  # as get_runtime does after loading an index
         kind = "HNSW" if n > HNSW_THRESHOLD else "flat"
         p50, p95 = timings(lambda q, rt=rt: search(rt, q, 5), queries)
         print(

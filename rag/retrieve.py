@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 import threading
@@ -151,9 +150,6 @@ def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None =
                 )
             rt = Runtime(index=index, embedder=embedder)
             _cache[path] = rt
-            # The loaded index is millions of long-lived objects; moving them out of the
-            # collector's sight keeps full collections from stalling queries.
-            gc.freeze()
         return rt
 
 
