@@ -1,4 +1,5 @@
-"""Command line: ``rag build``, ``rag eval``, ``rag eval-segmentation``, ``rag ask``."""
+"""Command line: ``rag build``, ``ask``, ``eval``, ``eval-segmentation``, ``eval-reader``,
+``train-reader``."""
 
 from __future__ import annotations
 
@@ -64,8 +65,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if gold_articles.is_file():
         titles = gold_titles_from(read_jsonl(gold_articles))
-    answer(questions[0]["question"], k=args.k, index_dir=args.index)  # load once, untimed
-    score = score_answers(questions, lambda q: answer(q, k=args.k, index_dir=args.index), titles)
+    answer(questions[0]["question"], k=args.k, index_dir=args.index, reader=args.reader)  # load
+    score = score_answers(
+        questions, lambda q: answer(q, k=args.k, index_dir=args.index, reader=args.reader), titles
+    )
     if args.json:
         print(json.dumps(score.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -75,10 +78,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_reader(args: argparse.Namespace) -> int:
+    import tempfile
+    from functools import partial
+
+    from rag.answer import RULES, answer
+    from rag.evaluate import (
+        READER_HEADER,
+        load_squad,
+        reader_closed,
+        rules_closed,
+        score_closed,
+        score_open,
+        write_passage_pages,
+    )
+    from rag.reader import load_reader
+
+    examples = load_squad(Path(args.file))[: args.n or None]
+    if not examples:
+        raise ValueError(f"{args.file} holds no answerable question")
+    extractors = [e.strip() for e in args.extractors.split(",") if e.strip()]
+    for e in extractors:
+        if e not in ("reader", RULES):
+            raise ValueError(f"unknown extractor {e!r}; valid: reader, rules")
+    reader = load_reader(args.reader) if "reader" in extractors else None
+    scores = []
+    if args.mode in ("closed", "both"):
+        for e in extractors:
+            if e == RULES:
+                scores.append(score_closed(examples, rules_closed, RULES))
+            elif reader is not None:
+                scores.append(score_closed(examples, reader_closed(reader), "reader"))
+    if args.mode in ("open", "both"):
+        from rag.embed import load_embedder
+        from rag.index import build_index
+
+        work = Path(args.index) if args.index else Path(tempfile.mkdtemp(prefix="rag-eval-"))
+        pages = work.with_name(work.name + "-pages")
+        write_passage_pages(examples, pages)
+        print(f"indexing {len(examples)} questions' passages into {work} …", file=sys.stderr)
+        build_index(pages, work, load_embedder(), progress=_progress())
+        for e in extractors:
+            choice = RULES if e == RULES else reader
+            answer(examples[0].question, index_dir=work, reader=choice)  # load once, untimed
+            scores.append(score_open(examples, partial(answer, index_dir=work, reader=choice), e))
+    if args.json:
+        print(json.dumps([s.__dict__ for s in scores], ensure_ascii=False, indent=2))
+    else:
+        print(READER_HEADER)
+        print("\n".join(s.line() for s in scores))
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.reader_train import main as train_main
+
+    return train_main(args.rest)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.answer import answer
 
-    ans = answer(args.question, k=args.k, index_dir=args.index)
+    ans = answer(args.question, k=args.k, index_dir=args.index, reader=args.reader)
     if ans.found:
         print(ans.text)
         print(f"  句子：{ans.sentence}")
@@ -87,6 +148,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for i, c in enumerate(ans.citations, 1):
         print(f"[{i}] {c.headline or c.label} · {c.page} {c.date_text}".rstrip())
     return 0
+
+
+READER_HELP = (
+    "span extractor: a Hugging Face QA model directory, 'rules', or (default) $RAG_READER "
+    "or the packaged reader"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,12 +181,32 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-k", type=int, default=5)
     e.add_argument("--json", action="store_true")
     e.add_argument("-v", "--verbose", action="store_true")
+    e.add_argument("--reader", help=READER_HELP)
     e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("eval-reader", help="EM/F1 of the reader on SQuAD-format data")
+    r.add_argument("file", help="SQuAD-format JSON (e.g. cmrc2018_trial.json)")
+    r.add_argument("--mode", choices=["closed", "open", "both"], default="both")
+    r.add_argument("--extractors", default="reader,rules", help="reader,rules (default both)")
+    r.add_argument("--reader", help=READER_HELP)
+    r.add_argument("--index", help="where open mode builds its index (default: a temp dir)")
+    r.add_argument("-n", type=int, default=0, help="only the first N questions")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_eval_reader)
+
+    t = sub.add_parser(
+        "train-reader",
+        help="train the reader (see rag/models/README.md)",
+        add_help=False,
+    )
+    t.add_argument("rest", nargs=argparse.REMAINDER)
+    t.set_defaults(func=cmd_train_reader)
 
     a = sub.add_parser("ask", help="answer one question")
     a.add_argument("question")
     a.add_argument("--index")
     a.add_argument("-k", type=int, default=5)
+    a.add_argument("--reader", help=READER_HELP)
     a.set_defaults(func=cmd_ask)
     return p
 

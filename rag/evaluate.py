@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 import unicodedata
@@ -278,3 +279,242 @@ def gold_titles_from(articles_rows: list[dict]) -> dict[str, set[str]]:
             merged = groups[r["article"]] | groups[target]
             groups[r["article"]] = groups[target] = merged
     return {k: v for k, v in groups.items() if v}
+
+
+# ----------------------------------------------------------------------------- CMRC 2018 metric
+
+# The punctuation list of the official CMRC 2018 evaluation script (cmrc2018_evaluate.py).
+_CMRC_PUNCT = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』") | {"……"}
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+_LATIN_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def cmrc_segments(text: str, drop_punct: bool = True) -> list[str]:
+    """CMRC 2018 mixed segmentation: one segment per Chinese character, words elsewhere."""
+    out: list[str] = []
+    run = ""
+    for ch in str(text).lower().strip():
+        if drop_punct and ch in _CMRC_PUNCT:
+            continue
+        if _CJK.match(ch) or ch in _CMRC_PUNCT:
+            out.extend(_LATIN_WORD.findall(run))
+            run = ""
+            out.append(ch)
+        else:
+            run += ch
+    out.extend(_LATIN_WORD.findall(run))
+    return out
+
+
+def _lcs_len(a: list[str], b: list[str]) -> int:
+    """Length of the longest common contiguous run (the official script's ``find_lcs``)."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b):
+            if x == y:
+                cur[j + 1] = prev[j] + 1
+                best = max(best, cur[j + 1])
+        prev = cur
+    return best
+
+
+def cmrc_f1(prediction: str, answers: list[str]) -> float:
+    """CMRC 2018 F1 of one prediction against its gold answers (best over answers, 0..1)."""
+    pred = cmrc_segments(prediction)
+    best = 0.0
+    for gold in answers:
+        g = cmrc_segments(gold)
+        common = _lcs_len(g, pred)
+        if common:
+            p, r = common / len(pred), common / len(g)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def cmrc_em(prediction: str, answers: list[str]) -> float:
+    """CMRC 2018 exact match: equal after lower-casing and removing punctuation."""
+
+    def strip(s: str) -> str:
+        return "".join(ch for ch in str(s).lower().strip() if ch not in _CMRC_PUNCT)
+
+    return float(any(strip(prediction) == strip(a) for a in answers))
+
+
+# ----------------------------------------------------------------------------- SQuAD-format data
+
+
+@dataclass(frozen=True)
+class Example:
+    """One SQuAD-format question: gold answer texts, the first located in ``context``."""
+
+    qid: str
+    question: str
+    context: str
+    answers: tuple[str, ...]
+    start: int  # offset of answers[0] in context
+    passage: int  # index of its paragraph in the file
+
+
+def _locate(context: str, answer: str, hint: int) -> int:
+    """Where ``answer`` stands in ``context``: at ``hint`` if it does, else the nearest copy."""
+    if context[hint : hint + len(answer)] == answer:
+        return hint
+    best, at = -1, context.find(answer)
+    while at >= 0:
+        if best < 0 or abs(at - hint) < abs(best - hint):
+            best = at
+        at = context.find(answer, at + 1)
+    return best
+
+
+def load_squad(path: Path, convert: Callable[[str], str] | None = None) -> list[Example]:
+    """Questions of a SQuAD-format file. ``convert`` maps every text (e.g. OpenCC t2s); an
+    answer whose offset does not match is re-located, one not in its context dropped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a SQuAD-format JSON file ({exc})") from exc
+    conv = convert or (lambda s: s)
+    out: list[Example] = []
+    n_para = 0
+    for art in data:
+        for para in art["paragraphs"]:
+            ctx = conv(para["context"])
+            same_len = len(ctx) == len(para["context"])
+            for qa in para["qas"]:
+                answers = [a for a in qa.get("answers", []) if a.get("text", "").strip()]
+                if not answers:
+                    continue
+                texts = tuple(conv(a["text"]) for a in answers)
+                hint = int(answers[0].get("answer_start", 0)) if same_len else 0
+                start = _locate(ctx, texts[0], hint)
+                if start >= 0:
+                    out.append(
+                        Example(str(qa["id"]), conv(qa["question"]), ctx, texts, start, n_para)
+                    )
+            n_para += 1
+    return out
+
+
+# ----------------------------------------------------------------------------- reader evaluation
+
+
+@dataclass(frozen=True)
+class ReaderScore:
+    """EM / F1 (CMRC 2018 metric, percent) of one extractor in one mode."""
+
+    mode: str  # closed: passage given; open: asked through rag.answer over an index
+    extractor: str
+    n: int
+    em: float
+    f1: float
+    answered: float  # share of questions given an answer
+    passage_right: float  # open mode: the first citation is the question's passage
+    p50_ms: float
+
+    def line(self) -> str:
+        """One row of the report table."""
+        right = f"{self.passage_right:6.3f}" if self.mode == "open" else "     -"
+        return (
+            f"{self.mode:<7}{self.extractor:<12}{self.n:>6}{self.em:>8.1f}{self.f1:>8.1f}"
+            f"{self.answered:>10.3f}{right:>15}{self.p50_ms:>9.0f}"
+        )
+
+
+READER_HEADER = (
+    f"{'mode':<7}{'extractor':<12}{'n':>6}{'EM':>8}{'F1':>8}{'answered':>10}"
+    f"{'right passage':>15}{'p50 ms':>9}"
+)
+
+
+def rules_closed(question: str, context: str) -> str:
+    """The pattern extractor with the passage given: best sentence by question words, then
+    its typed span (the whole sentence when no rule fits)."""
+    from rag.chunks import split_sentences
+    from rag.spans import classify, extract_span, question_terms
+
+    terms = question_terms(question)
+    sentences = [context[a:b] for a, b in split_sentences(context)] or [context]
+    best = max(sentences, key=lambda s: sum(len(t) for t in terms if t in s))
+    span = extract_span(classify(question), question, best)
+    return best[span[0] : span[1]] if span else best
+
+
+def reader_closed(reader: object) -> Callable[[str, str], str]:
+    """A reader (``rag.reader.Reader``) with the passage given: its best span."""
+
+    def best(question: str, context: str) -> str:
+        spans = reader.read(question, [context], top=1)  # type: ignore[attr-defined]
+        return context[spans[0].start : spans[0].end] if spans else ""
+
+    return best
+
+
+def score_closed(
+    examples: list[Example], extract: Callable[[str, str], str], name: str
+) -> ReaderScore:
+    """Score ``extract(question, context) -> answer`` with each passage given."""
+    ems, f1s, times, answered = [], [], [], 0
+    for ex in examples:
+        t0 = time.perf_counter()
+        pred = extract(ex.question, ex.context)
+        times.append((time.perf_counter() - t0) * 1000)
+        answered += bool(pred)
+        ems.append(cmrc_em(pred, list(ex.answers)))
+        f1s.append(cmrc_f1(pred, list(ex.answers)))
+    n = max(len(examples), 1)
+    return ReaderScore(
+        "closed",
+        name,
+        len(examples),
+        100 * sum(ems) / n,
+        100 * sum(f1s) / n,
+        answered / n,
+        0.0,
+        statistics.median(times) if times else 0.0,
+    )
+
+
+def passage_page_id(passage: int) -> str:
+    """The page id under which an open-mode evaluation stores a SQuAD paragraph."""
+    return f"p{passage:05d}"
+
+
+def write_passage_pages(examples: list[Example], folder: Path) -> int:
+    """Write each distinct paragraph of ``examples`` as one page file; returns how many."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: dict[int, str] = {ex.passage: ex.context for ex in examples}
+    for passage, context in seen.items():
+        (folder / f"{passage_page_id(passage)}.txt").write_text(context + "\n", encoding="utf-8")
+    return len(seen)
+
+
+def score_open(
+    examples: list[Example], answer_fn: Callable[[str], object], name: str
+) -> ReaderScore:
+    """Score ``answer_fn(question) -> rag.Answer`` over an index of the examples' passages."""
+    ems, f1s, times, answered, right = [], [], [], 0, 0
+    for ex in examples:
+        t0 = time.perf_counter()
+        ans = answer_fn(ex.question)
+        times.append((time.perf_counter() - t0) * 1000)
+        found = bool(getattr(ans, "found", False))
+        pred = ans.text if found else ""  # type: ignore[attr-defined]
+        answered += found
+        cits = list(getattr(ans, "citations", []))
+        right += bool(cits) and cits[0].page == passage_page_id(ex.passage)
+        ems.append(cmrc_em(pred, list(ex.answers)))
+        f1s.append(cmrc_f1(pred, list(ex.answers)))
+    n = max(len(examples), 1)
+    return ReaderScore(
+        "open",
+        name,
+        len(examples),
+        100 * sum(ems) / n,
+        100 * sum(f1s) / n,
+        answered / n,
+        right / n,
+        statistics.median(times) if times else 0.0,
+    )

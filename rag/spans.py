@@ -452,3 +452,31 @@ def extract_span(q: QuestionType, question: str, sentence: str) -> tuple[int, in
     while end > start and sentence[end - 1] in " \u3000，,、。；;":
         end -= 1
     return (start, end) if end > start else None
+
+
+_ANY_NUMBER = re.compile(rf"{_NUM}|[几数多]")
+_PERSON_NAME = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")
+
+
+def type_fit(q: QuestionType, span: str) -> float:
+    """How well a candidate answer fits what the question asks for, in [-1, 1].
+
+    A prior for the reader's candidates, not a source of spans: a number question wants a
+    quantity, a date question a date; a person question rarely gets a long clause.
+    """
+    s = normalise(span)
+    if q.kind == "number":
+        if _QUANTITY.search(s):
+            return 1.0
+        return 0.3 if _ANY_NUMBER.search(s) else -1.0
+    if q.kind == "date":
+        if _DATE.search(s):
+            return 1.0
+        return 0.0 if re.search(r"\d|[年月日]", s) else -1.0
+    if q.kind == "person":
+        if re.search(r"\d", s):
+            return -1.0
+        return 0.5 if _PERSON_NAME.match(s) or len(s) <= 12 else -0.5
+    if q.kind in ("place", "org"):
+        return -0.5 if len(s) > 30 or re.search(r"[，。；]", s) else 0.0
+    return 0.0

@@ -1,0 +1,376 @@
+"""The extractive reader: a span-prediction model (start/end logits) run with ONNX Runtime.
+
+The reader reads a question with short context windows and proposes answer spans, each with a
+score, plus the window's no-answer score (the logits at the first token, as in SQuAD 2.0
+readers). Nothing here imports torch: the model is exported once to ONNX by
+``rag.reader_model`` (in a subprocess when called from here), and windowing and decoding are
+plain numpy, shared with training so both see the same inputs.
+
+The default reader is the package's own fine-tune of the default embedding model (see
+``rag/models/README.md``); any Hugging Face extractive-QA model directory can replace it
+(``RAG_READER=DIR``, ``rag ask --reader DIR``, ``python -m ui --reader DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ModelError
+
+READER_ENV = "RAG_READER"
+MAX_LEN = 160  # tokens per window, specials included
+QUESTION_TOKENS = 32  # the question is cut to this many tokens
+STRIDE = 64  # context tokens shared by neighbouring windows of one long context
+MAX_ANSWER_TOKENS = 40
+ONNX_NAME = "reader.onnx"
+
+# Characters never worth keeping at either end of an answer span.
+_EDGE_PUNCT = set("，。、；：！？,.;:!?…—-·～~ \u3000\t\n\r")
+_PAIRS = {"《": "》", "“": "”", "（": "）", "(": ")", "「": "」", "『": "』", "【": "】", "‘": "’"}
+_CLOSERS = {v: k for k, v in _PAIRS.items()}
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input: the question with a slice of one context."""
+
+    context: int  # which context of the batch it reads
+    ids: list[int]
+    type_ids: list[int]
+    offsets: list[tuple[int, int]]  # char span in the context per token; (-1, -1) outside it
+
+
+@dataclass(frozen=True)
+class Span:
+    """An answer candidate: ``contexts[context][start:end]``."""
+
+    context: int
+    start: int
+    end: int
+    score: float  # start + end logit
+    null: float  # the window's no-answer score (first token's start + end logits)
+
+    @property
+    def margin(self) -> float:
+        """How far the span beats "no answer" in its own window."""
+        return self.score - self.null
+
+
+class Reader(Protocol):
+    """What ``rag.answer`` needs from a reader (a fake in tests, ONNX in use)."""
+
+    name: str
+
+    def read(self, question: str, contexts: Sequence[str], top: int = 5) -> list[Span]:
+        """Best spans over all ``contexts``, best first."""
+        ...
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def load_tokenizer(model_dir: Path):  # type: ignore[no-untyped-def]
+    """The fast tokenizer of a model directory (``tokenizer.json``), truncation and padding off."""
+    from tokenizers import Tokenizer
+
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed)")
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def windows(
+    tok,  # type: ignore[no-untyped-def]
+    question: str,
+    contexts: Sequence[str],
+    max_len: int = MAX_LEN,
+    stride: int = STRIDE,
+) -> list[Window]:
+    """Cut each context into overlapping windows that fit beside the question.
+
+    The tokenizer's own post-processor adds the special tokens, so BERT-style
+    (``[CLS] q [SEP] c [SEP]``) and XLM-R-style (``<s> q </s></s> c </s>``) models both work.
+    """
+    q = tok.encode(question, add_special_tokens=False)
+    if len(q.ids) > QUESTION_TOKENS:
+        q.truncate(QUESTION_TOKENS)
+    room = max_len - len(q.ids) - tok.num_special_tokens_to_add(True)
+    out: list[Window] = []
+    for ci, text in enumerate(contexts):
+        if not text:
+            continue
+        enc = tok.encode(text, add_special_tokens=False)
+        if not enc.ids:
+            continue
+        enc.truncate(room, stride=min(stride, room - 1))
+        for part in [enc, *enc.overflowing]:
+            if not part.ids:
+                continue
+            pair = tok.post_process(q, part, add_special_tokens=True)
+            seq = pair.sequence_ids
+            offsets = [
+                (int(a), int(b)) if s == 1 else (-1, -1)
+                for s, (a, b) in zip(seq, pair.offsets, strict=True)
+            ]
+            out.append(Window(ci, list(pair.ids), list(pair.type_ids), offsets))
+    return out
+
+
+def batch_arrays(batch: Sequence[Window], pad_id: int) -> dict[str, np.ndarray]:
+    """Pad windows to the longest: int64 ``input_ids``, ``attention_mask``, ``token_type_ids``."""
+    width = max(len(w.ids) for w in batch)
+    ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    types = np.zeros((len(batch), width), dtype=np.int64)
+    for i, w in enumerate(batch):
+        ids[i, : len(w.ids)] = w.ids
+        mask[i, : len(w.ids)] = 1
+        types[i, : len(w.ids)] = w.type_ids
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def pad_id_of(tok) -> int:  # type: ignore[no-untyped-def]
+    """The padding id of a tokenizer (``<pad>`` or ``[PAD]``), 0 when it has none."""
+    for name in ("<pad>", "[PAD]"):
+        i = tok.token_to_id(name)
+        if i is not None:
+            return int(i)
+    return 0
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def tidy(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim a span to what a reader would quote: no edge punctuation or spaces, no unmatched
+    bracket or quote at one end, no broken number (``3.2`` keeps its ``%``)."""
+    while start < end and (text[start] in _EDGE_PUNCT or text[start].isspace()):
+        start += 1
+    while end > start and (text[end - 1] in _EDGE_PUNCT or text[end - 1].isspace()):
+        end -= 1
+    if start < end and text[start] in _PAIRS and _PAIRS[text[start]] not in text[start:end]:
+        if end < len(text) and text[end] == _PAIRS[text[start]]:
+            end += 1  # complete 《名称 → 《名称》
+        else:
+            start += 1
+    if start < end and text[end - 1] in _CLOSERS:
+        opener = _CLOSERS[text[end - 1]]
+        if opener not in text[start : end - 1]:
+            if start > 0 and text[start - 1] == opener:
+                start -= 1  # complete 名称》 → 《名称》
+            else:
+                end -= 1
+    # a number cut before its percent sign or decimal part
+    while end < len(text) and end > start and text[end - 1].isdigit():
+        nxt = text[end]
+        decimal = nxt in ".．" and end + 1 < len(text) and text[end + 1].isdigit()
+        if decimal:
+            end += 2
+        elif nxt in "%％‰" or nxt.isdigit():
+            end += 1
+        else:
+            break
+    return start, end
+
+
+def decode(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    win: Window,
+    text: str,
+    top: int = 20,
+    max_tokens: int = MAX_ANSWER_TOKENS,
+) -> list[Span]:
+    """The best spans of one window (context tokens only), tidied, best first."""
+    ctx = np.array([a >= 0 for a, _ in win.offsets])
+    n = len(win.offsets)
+    s = np.where(ctx, start_logits[:n], -np.inf)
+    e = np.where(ctx, end_logits[:n], -np.inf)
+    null = float(start_logits[0] + end_logits[0])
+    k = min(top, int(ctx.sum()))
+    if k == 0:
+        return []
+    starts = np.argsort(-s)[:k]
+    ends = np.argsort(-e)[:k]
+    seen: set[tuple[int, int]] = set()
+    out: list[Span] = []
+    for i in starts:
+        for j in ends:
+            if j < i or j - i + 1 > max_tokens:
+                continue
+            a, b = tidy(text, win.offsets[i][0], win.offsets[j][1])
+            if a >= b or (a, b) in seen:
+                continue
+            seen.add((a, b))
+            out.append(Span(win.context, a, b, float(s[i] + e[j]), null))
+    out.sort(key=lambda x: -x.score)
+    return out
+
+
+# ----------------------------------------------------------------------------- ONNX reader
+
+
+class OnnxReader:
+    """Reads with an ONNX export of a Hugging Face extractive-QA model (see ``rag.reader_model``).
+
+    Safe to call from several threads: ONNX Runtime sessions are thread-safe.
+    """
+
+    def __init__(self, export_dir: Path, name: str | None = None, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        self.name = name or export_dir.name
+        self.tokenizer = load_tokenizer(export_dir)
+        self.pad_id = pad_id_of(self.tokenizer)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(export_dir / ONNX_NAME), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(
+                f"cannot load the reader {export_dir / ONNX_NAME}: {exc}; "
+                f"delete {export_dir} to export it again"
+            ) from exc
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def logits(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits (batch, tokens) of padded windows."""
+        feed = {k: v for k, v in batch_arrays(batch, self.pad_id).items() if k in self.inputs}
+        start, end = self.session.run(["start_logits", "end_logits"], feed)
+        return np.asarray(start, dtype=np.float32), np.asarray(end, dtype=np.float32)
+
+    def read(
+        self, question: str, contexts: Sequence[str], top: int = 5, batch_size: int = 16
+    ) -> list[Span]:
+        """Best spans over all ``contexts`` (windows batched), best first."""
+        wins = windows(self.tokenizer, question, contexts)
+        spans: list[Span] = []
+        for at in range(0, len(wins), batch_size):
+            chunk = wins[at : at + batch_size]
+            starts, ends = self.logits(chunk)
+            for w, s, e in zip(chunk, starts, ends, strict=True):
+                spans.extend(decode(s, e, w, contexts[w.context], top=top))
+        spans.sort(key=lambda x: -x.score)
+        return spans[:top] if top else spans
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def packaged_reader() -> tuple[Path, dict]:
+    """The shipped reader weights (``rag/models/``) and their card, sha256-checked."""
+    from importlib import resources
+
+    from rag.e5_convert import sha256_file
+
+    base = resources.files("rag") / "models"
+    card_path = Path(str(base / "reader.json"))
+    if not card_path.is_file():
+        raise ModelError(f"the packaged reader is missing ({card_path}); reinstall the package")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    weights = card_path.with_name(card["weights"])
+    if not weights.is_file():
+        raise ModelError(f"the packaged reader weights {weights} are missing; reinstall")
+    digest = sha256_file(weights)
+    if digest != card["sha256"]:
+        raise ModelError(
+            f"the packaged reader weights {weights} are damaged (sha256 {digest[:12]}…, "
+            f"expected {card['sha256'][:12]}…); reinstall the package"
+        )
+    return weights, card
+
+
+def _export_dir_for(source: str) -> Path:
+    import hashlib
+
+    from rag.embed import model_cache_dir
+
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return model_cache_dir() / f"reader-{key}"
+
+
+def _exported(path: Path) -> bool:
+    marker = path / "export.json"
+    return marker.is_file() and (path / ONNX_NAME).is_file() and (path / "tokenizer.json").is_file()
+
+
+def _run_export(args: list[str], target: Path) -> None:
+    """Export in a child process, so torch never loads in an answering process."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.reader_model", *args, "--out", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0 or not _exported(target):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ModelError("cannot export the reader to ONNX: " + " / ".join(tail))
+
+
+_lock = threading.Lock()
+_loaded: dict[str, OnnxReader] = {}
+
+
+def reader_source(path: str | Path | None = None) -> str:
+    """What :func:`load_reader` will load: a directory, or ``"packaged"``."""
+    chosen = str(path) if path else os.environ.get(READER_ENV, "")
+    return chosen or "packaged"
+
+
+def load_reader(path: str | Path | None = None) -> OnnxReader:
+    """Load a reader: ``path`` or ``$RAG_READER`` (a Hugging Face QA model directory, or a
+    directory that already holds ``reader.onnx``), else the packaged one.
+
+    The first use exports the model to ONNX in the model cache (a few seconds, in a child
+    process); later uses load the export directly. Cached per process.
+    """
+    source = reader_source(path)
+    with _lock:
+        if source in _loaded:
+            return _loaded[source]
+        if source == "packaged":
+            _, card = packaged_reader()
+            target = _export_dir_for(f"packaged:{card['sha256']}")
+            if not _exported(target):
+                _run_export(["--packaged"], target)
+            name = card.get("name", "reader")
+        else:
+            src = Path(source).expanduser()
+            if not src.is_dir():
+                raise ModelError(f"reader directory {src} does not exist")
+            if (src / ONNX_NAME).is_file():
+                target = src
+            else:
+                stamp = max((p.stat().st_mtime_ns for p in src.iterdir()), default=0)
+                target = _export_dir_for(f"{src.resolve()}:{stamp}")
+                if not _exported(target):
+                    _run_export(["--model", str(src)], target)
+            name = src.name
+        reader = OnnxReader(target, name=name)
+        _loaded[source] = reader
+        return reader
+
+
+def normalise_answer(text: str) -> str:
+    """NFKC without whitespace: how spans are compared with the question and each other."""
+    return "".join(unicodedata.normalize("NFKC", text).split())

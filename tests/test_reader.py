@@ -1,0 +1,233 @@
+"""The trained reader: windowing and decoding, packed weights, and the packaged model for real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rag.evaluate import cmrc_em, cmrc_f1, load_squad, read_jsonl, score_answers
+from rag.reader import Span, Window, decode, tidy
+from tests.conftest import ROOT, SHARED_EVAL
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+# ----------------------------------------------------------------------------- units
+
+
+@pytest.mark.parametrize(
+    "text,start,end,want",
+    [
+        ("他玩《泡泡堂》游戏", 3, 7, "《泡泡堂》"),
+        ("他玩《泡泡堂》游戏", 2, 6, "《泡泡堂》"),
+        ("增长3.2%，达到", 2, 3, "3.2%"),
+        ("，青岛海事法院。", 0, 8, "青岛海事法院"),
+        ("共12个", 1, 2, "12"),
+        ("“先有预算”的原则", 0, 4, "先有预算"),
+    ],
+)
+def test_tidy_spans(text, start, end, want):
+    a, b = tidy(text, start, end)
+    assert text[a:b] == want
+
+
+def test_decode_picks_best_valid_span_and_keeps_null_score():
+    text = "青岛海事法院建立合作"
+    offsets = [(-1, -1), (-1, -1), (0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (-1, -1)]
+    win = Window(0, list(range(8)), [0] * 8, offsets)
+    start = np.array([5.0, 0, 9, 1, 0, 0, 0, 0], dtype=np.float32)
+    end = np.array([4.0, 0, 0, 0, 8, 0, 0, 0], dtype=np.float32)
+    spans = decode(start, end, win, text)
+    assert text[spans[0].start : spans[0].end] == "青岛海事法院"
+    assert spans[0].score == 17.0 and spans[0].null == 9.0 and spans[0].margin == 8.0
+    # an end before the start is never a span
+    assert all(s.end > s.start for s in spans)
+
+
+def test_windows_map_tokens_back_to_the_context(embedder):
+    from rag.embed import materialise_default_model
+    from rag.reader import load_tokenizer, windows
+    from rag.reader_train import label
+
+    tok = load_tokenizer(materialise_default_model())
+    context = "青岛西海岸新区今年上半年GDP增长3.2%。" * 30
+    wins = windows(tok, "增长了多少？", [context, "短"])
+    assert len({w.context for w in wins}) == 2 and len(wins) > 3
+    assert all(len(w.ids) <= 160 for w in wins)
+    at = context.index("3.2%", 400)
+    hits = [w for w in wins if w.context == 0 and label(w, at, at + 4)]
+    assert hits
+    s, e = label(hits[0], at, at + 4)
+    offs = hits[0].offsets
+    assert context[offs[s][0] : offs[e][1]] == "3.2%"
+
+
+def test_cmrc_metric_matches_the_official_definition():
+    assert cmrc_em("《泡泡堂》", ["泡泡堂"]) == 1.0
+    assert cmrc_f1("4分钟", ["4分钟"]) == 1.0
+    # LCS of characters: 青岛海事 (4) of 6 predicted and 4 gold
+    assert cmrc_f1("青岛海事机构", ["青岛海事"]) == pytest.approx(2 * (4 / 6) * 1 / (4 / 6 + 1))
+    assert cmrc_f1("2020年", ["Nexon", "2020年"]) == 1.0
+    assert cmrc_f1("", ["甲"]) == 0.0
+
+
+def test_packed_delta_round_trip_and_size():
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from rag.reader_model import apply_delta, pack_delta, trainable_names, unpack_delta
+
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    torch.manual_seed(0)
+    a, b = BertForQuestionAnswering(cfg), BertForQuestionAnswering(cfg)
+    packed = pack_delta(a)
+    assert not any(".embeddings." in k for k in packed)  # frozen: never shipped
+    assert all(v.dtype in (np.int8, np.float16, np.float32) for v in packed.values())
+    apply_delta(b, unpack_delta(packed))
+    for name in trainable_names(a):
+        x, y = dict(a.named_parameters())[name], dict(b.named_parameters())[name]
+        assert torch.allclose(x, y, atol=float(x.abs().max()) / 100 + 1e-3)
+    with pytest.raises(Exception, match="do not fit"):
+        apply_delta(b, {"nonsense": np.zeros(3, np.float32)})
+
+
+def test_packaged_reader_card_and_checksum():
+    from rag.e5_convert import sha256_file
+    from rag.reader import packaged_reader
+
+    weights, card = packaged_reader()
+    assert weights.stat().st_size < 50 * 1024 * 1024
+    assert sha256_file(weights) == card["sha256"]
+    assert card["recipe"]["data"] and "CC BY-SA" in card["licence"]
+    card_md = (ROOT / "rag" / "models" / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA" in card_md and "rag train-reader" in card_md
+
+
+# ----------------------------------------------------------------------------- the real reader
+
+
+@pytest.fixture(scope="session")
+def reader():
+    from rag.reader import load_reader
+
+    return load_reader()
+
+
+@pytest.mark.slow
+def test_reader_reads_a_passage(reader):
+    ctx = "片区与青岛海事法院建立联动创新战略合作，共同推动航运金融发展。"
+    spans = reader.read("青岛自贸片区与哪家法院建立了合作？", [ctx])
+    assert isinstance(spans[0], Span)
+    assert "海事法院" in ctx[spans[0].start : spans[0].end]
+
+
+@pytest.mark.slow
+def test_closed_cmrc_trial_subset_above_floor(reader):
+    trial = SHARED_DATA / "cmrc2018_trial.json"
+    if not trial.is_file():
+        pytest.skip("CMRC trial data not available")
+    from rag.evaluate import reader_closed, rules_closed, score_closed
+
+    examples = load_squad(trial)[-100:]  # the training run's curve used the first 300
+    learned = score_closed(examples, reader_closed(reader), "reader")
+    rules = score_closed(examples, rules_closed, "rules")
+    assert learned.f1 >= 60 and learned.em >= 35
+    assert learned.f1 > rules.f1 + 10
+
+
+@pytest.mark.slow
+def test_dev_questions_with_the_reader(seed_index, runtime):
+    qa = SHARED_EVAL / "qa_dev.jsonl"
+    if not qa.is_file():
+        pytest.skip("dev QA not available")
+    import rag
+
+    rows = read_jsonl(qa)
+    s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index))
+    assert s.contains >= 0.8 and s.f1 >= 0.7 and s.median_len <= 30
+    assert s.abstain_right == s.unanswerable and s.answered >= 0.9
+    for row in rows:
+        ans = rag.answer(row["question"], index_dir=seed_index)
+        assert ans.reader != "rules"
+        if ans.found:
+            c = ans.citations[0]
+            assert c.text[c.answer_start : c.answer_end] == ans.text  # verbatim, cited
+            assert ans.text not in row["question"]  # never the question's own words
+
+
+@pytest.mark.slow
+def test_fake_reader_and_rules_can_stand_in(seed_index, runtime):
+    import rag
+
+    class Fixed:
+        name = "fixed"
+
+        def read(self, question, contexts, top=5):
+            ctx = contexts[0]
+            return [Span(0, 0, min(4, len(ctx)), 10.0, -10.0)]
+
+    ans = rag.answer(
+        "西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index, reader=Fixed()
+    )
+    assert ans.found and ans.reader == "fixed" and len(ans.text) <= 4
+    rules = rag.answer(
+        "西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index, reader="rules"
+    )
+    assert rules.reader == "rules" and "基因科技" in rules.text
+
+
+@pytest.mark.slow
+def test_answering_with_the_reader_never_loads_torch(seed_index, runtime, reader):
+    q = "青岛自贸片区与哪家司法机构建立了联动创新战略合作？"
+    code = (
+        "import sys, rag; "
+        f"a = rag.answer({q!r}, index_dir={str(seed_index)!r}); "
+        "print(a.found, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip().endswith("True False"), out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from rag.embed import materialise_default_model
+    from rag.reader import load_reader
+
+    base = materialise_default_model()
+    cfg = BertConfig(
+        vocab_size=250037,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=16,
+        pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    model_dir = tmp_path / "tiny-qa"
+    BertForQuestionAnswering(cfg).save_pretrained(model_dir)
+    shutil.copy(base / "tokenizer.json", model_dir / "tokenizer.json")
+    monkeypatch.setenv("RAG_MODEL_CACHE", str(tmp_path / "cache"))
+    r = load_reader(model_dir)
+    spans = r.read("什么？", ["这是一个句子。"], top=3)
+    assert spans and all(0 <= s.start < s.end <= 7 for s in spans)
+    marker = json.loads(next((tmp_path / "cache").glob("reader-*/export.json")).read_text())
+    assert marker["max_logit_difference"] < 1e-2
+    with pytest.raises(Exception, match="does not exist"):
+        load_reader(tmp_path / "missing")
