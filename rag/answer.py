@@ -1,32 +1,46 @@
-"""Extractive answers: score the sentences of retrieved passages, cut the span the question asks
-for, and cite the page and headline it stands under. Nothing is generated: every answer is a
-verbatim span of the clean archive text.
+"""Extractive answers: score the sentences of retrieved passages, let the trained reader read the
+best of them with their neighbours, and cite the page and headline the span stands under.
+Nothing is generated: every answer is a verbatim span of the clean archive text.
+
+The reader's span score is combined with the retrieval evidence of its sentence and with how
+well it fits the question's type (``rag.spans.type_fit``); a span the question itself contains
+is never the answer. The question is declined when the reader prefers "no answer" and the
+evidence is weak, or when the evidence is too weak on its own. ``reader="rules"`` keeps the
+older pattern-based extractor (``rag.spans.extract_span``) for comparison.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rag.chunks import Sentence
+from rag.dialogue import Resolution, question_dates, resolve, turns_from
 from rag.pages import format_date
+from rag.reader import Reader, Span, load_reader, normalise_answer
 from rag.retrieve import (
+    Focus,
     Hit,
     Runtime,
+    chunks_dated,
     clean_query,
+    dated_filter,
     get_runtime,
     hit_of,
     hits_from,
     lexical_coverage,
+    page_label,
     ranked_chunks,
     sentence_score,
     term_weights,
 )
-from rag.spans import QuestionType, classify, extract_span
+from rag.spans import QuestionType, classify, extract_span, type_fit
 
+RULES = "rules"
 MIN_EVIDENCE = 0.45  # below this the best sentence does not answer the question
 STRICT_TYPES = {"number", "date", "person", "org", "place"}
 CANDIDATE_MARGIN = 0.8  # sentences within this share of the best score may hold the span
@@ -46,11 +60,24 @@ class Citation:
     answer_end: int
     article_id: str
     chunk_id: int
+    page_number: int | None = None  # the page's number in its issue (第N版), when known
+    edition: str | None = None
 
     @property
     def date_text(self) -> str:
         """The date for display, empty when unknown."""
         return format_date(self.date)
+
+    @property
+    def page_label(self) -> str:
+        """How a reader of the paper names the page (``第1版``), else the page id."""
+        return page_label(self.page, self.page_number, self.edition)
+
+    @property
+    def title(self) -> str:
+        """What a reader would cite: ``headline · 8月11日 · 第1版``."""
+        head = self.headline or f"{self.label}（无标题）"
+        return " · ".join(x for x in (head, self.date_text, self.page_label) if x)
 
 
 @dataclass(frozen=True)
@@ -65,6 +92,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     score: float = 0.0
+    resolved_question: str = ""  # what was searched (the question itself unless rewritten)
+    reader: str = ""  # which extractor cut the span ("rules" or the reader's name)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -80,8 +109,15 @@ class _Scored:
     rank: int  # rank of the passage holding it
 
 
+PREFER_SENTENCE_BONUS = 0.1  # sentences of the article the conversation is about
+
+
 def _score_sentences(
-    rt: Runtime, question: str, qv: np.ndarray, chunk_ids: list[int]
+    rt: Runtime,
+    question: str,
+    qv: np.ndarray,
+    chunk_ids: list[int],
+    prefer_article: str | None = None,
 ) -> list[_Scored]:
     """Score the sentences of the pooled passages (and the sentence after each) by evidence.
 
@@ -107,6 +143,8 @@ def _score_sentences(
         header = index.article_header.get(s.article_id, "")
         lexical = lexical_coverage(s.text, weights, header)
         own[sid] = sentence_score(lexical, dense) - 0.01 * rank_of[sid]
+        if s.article_id == prefer_article:
+            own[sid] += PREFER_SENTENCE_BONUS
     final = dict(own)
     for sid in sorted(rank_of):
         prev = sid - 1
@@ -144,6 +182,7 @@ def _citation(
         or index.chunks[index.sentence_chunk[sentence.sentence_id]]
     )
     art = index.articles[chunk.article_id]
+    info = index.pages.get(chunk.page)
     a_start = a_end = -1
     at = chunk.text.find(sentence.text)
     if at >= 0 and span is not None:
@@ -161,60 +200,286 @@ def _citation(
         answer_end=a_end,
         article_id=art.article_id,
         chunk_id=chunk.chunk_id,
+        page_number=info.number if info else None,
+        edition=info.edition if info else None,
     )
 
 
 def _hit_citation(h: Hit) -> Citation:
     return Citation(
-        h.page, h.pages, h.headline, h.label, h.date, h.text, -1, -1, h.article_id, h.chunk_id
+        h.page,
+        h.pages,
+        h.headline,
+        h.label,
+        h.date,
+        h.text,
+        -1,
+        -1,
+        h.article_id,
+        h.chunk_id,
+        h.page_number,
+        h.edition,
     )
 
 
-def answer_with(rt: Runtime, question: str, k: int = 5) -> Answer:
-    """Answer ``question`` from a loaded runtime (see :func:`answer`)."""
+@dataclass(frozen=True)
+class _Asked:
+    """A question after resolution and retrieval: what both extractors start from."""
+
+    asked: str  # the question as asked (cleaned)
+    searched: str  # what was searched (the resolved follow-up, else ``asked``)
+    qtype: QuestionType
+    k: int
+    hits: list[Hit]
+    scored: list[_Scored]
+    prefer_article: str | None
+
+    @property
+    def others(self) -> list[Citation]:
+        return [_hit_citation(h) for h in self.hits]
+
+    def declined(self, score: float, reader: str) -> Answer:
+        """The reply when the archive does not answer: the closest passages, no span."""
+        return Answer(
+            self.asked,
+            False,
+            "",
+            "",
+            self.qtype.kind,
+            self.others,
+            self.hits,
+            score,
+            self.searched,
+            reader,
+        )
+
+    def found(
+        self, rt: Runtime, sentence: Sentence, span: tuple[int, int], score: float, reader: str
+    ) -> Answer:
+        """The reply with a span of ``sentence``, its passage cited (and listed) first."""
+        first = _citation(rt, sentence, span, self.hits)
+        citations = [first] + [c for c in self.others if c.chunk_id != first.chunk_id]
+        lead = next((h for h in self.hits if h.chunk_id == first.chunk_id), None)
+        lead = lead or hit_of(rt, first.chunk_id, score)
+        rest = [h for h in self.hits if h.chunk_id != first.chunk_id][: max(self.k - 1, 0)]
+        return Answer(
+            self.asked,
+            True,
+            sentence.text[span[0] : span[1]],
+            sentence.text,
+            self.qtype.kind,
+            citations,
+            [lead, *rest],
+            score,
+            self.searched,
+            reader,
+        )
+
+
+def _ask(
+    rt: Runtime,
+    question: str,
+    k: int,
+    history: Sequence[object] | None = None,
+    date_range: tuple[str | None, str | None] | None = None,
+) -> _Asked:
+    """Resolve a follow-up, then retrieve: pages of a date the question names come first,
+    the previous answer's article is preferred, a date range filters."""
     q = clean_query(question)
-    qtype: QuestionType = classify(q)
-    qv = rt.embedder.encode_queries([q])[0]
-    ranked = ranked_chunks(rt, q, qv)
-    if not ranked:
-        return Answer(q, False, "", "", qtype.kind, [], [])
-    hits = hits_from(rt, ranked, k)
-    scored = _score_sentences(rt, q, qv, [d for d, _ in ranked[:POOL]])
-    best = scored[0]
-    others = [_hit_citation(h) for h in hits]
-    if best.score < MIN_EVIDENCE:
-        return Answer(q, False, "", "", qtype.kind, others, hits, best.score)
+    res = resolve(q, turns_from(history)) if history else Resolution(q, "standalone")
+    searched = clean_query(res.question)
+    qtype = classify(searched)
+    qv = rt.embedder.encode_queries([searched])[0]
+    allowed = dated_filter(rt, date_range)
+    focus = Focus(allowed, res.prefer_article)
+    ranked: list[tuple[int, float]] = []
+    named = question_dates(searched)
+    if named:
+        dated = chunks_dated(rt, lambda d: any(n.matches(d) for n in named))
+        if allowed is not None:
+            dated &= allowed
+        if dated:
+            ranked = ranked_chunks(rt, searched, qv, focus=Focus(dated, res.prefer_article))
+    taken = {d for d, _ in ranked}
+    ranked += [r for r in ranked_chunks(rt, searched, qv, focus=focus) if r[0] not in taken]
+    hits = hits_from(rt, ranked, k) if ranked else []
+    scored = (
+        _score_sentences(rt, searched, qv, [d for d, _ in ranked[:POOL]], res.prefer_article)
+        if ranked
+        else []
+    )
+    return _Asked(q, searched, qtype, k, hits, scored, res.prefer_article)
+
+
+def answer_by_rules(rt: Runtime, a: _Asked) -> Answer:
+    """Answer with the pattern-based span rules (the extractor before the reader)."""
+    if not a.scored or a.scored[0].score < MIN_EVIDENCE:
+        return a.declined(a.scored[0].score if a.scored else 0.0, RULES)
+    best = a.scored[0]
     chosen: tuple[_Scored, tuple[int, int]] | None = None
-    for cand in scored:
+    for cand in a.scored:
         if cand.score < CANDIDATE_MARGIN * best.score:
             break
-        span = extract_span(qtype, q, cand.sentence.text)
+        span = extract_span(a.qtype, a.searched, cand.sentence.text)
         if span is not None:
             chosen = (cand, span)
             break
-    if chosen is None and qtype.kind in STRICT_TYPES:
-        return Answer(q, False, "", "", qtype.kind, others, hits, best.score)
+    if chosen is None and a.qtype.kind in STRICT_TYPES:
+        return a.declined(best.score, RULES)
     if chosen is None:
         chosen = (best, (0, len(best.sentence.text)))
     cand, span = chosen
-    text = cand.sentence.text[span[0] : span[1]]
-    first = _citation(rt, cand.sentence, span, hits)
-    citations = [first] + [c for c in others if c.chunk_id != first.chunk_id]
-    # the passage that answers goes first among the passages considered
-    lead = next((h for h in hits if h.chunk_id == first.chunk_id), None)
-    lead = lead or hit_of(rt, first.chunk_id, cand.score)
-    hits = [lead, *[h for h in hits if h.chunk_id != first.chunk_id][: max(k - 1, 0)]]
-    return Answer(q, True, text, cand.sentence.text, qtype.kind, citations, hits, cand.score)
+    return a.found(rt, cand.sentence, span, cand.score, RULES)
 
 
-def answer(question: str, k: int = 5, index_dir: str | Path | None = None) -> Answer:
+# ----------------------------------------------------------------------------- reader
+
+READER_WINDOWS = 4  # sentence windows the reader reads per question
+WINDOW_NEIGHBOURS = 1  # sentences either side of an evidence sentence
+MAX_WINDOW_CHARS = 360
+EVIDENCE_WEIGHT = 6.0  # reader logits per unit of sentence evidence
+TYPE_WEIGHT = 2.0  # reader logits per unit of type fit
+MIN_READER_EVIDENCE = 0.3  # below this nothing in the archive answers
+SURE_EVIDENCE = 0.75  # at or above this the reader's "no answer" is overruled
+NULL_MARGIN = 0.0  # span score minus no-answer score needed when evidence is middling
+
+
+@dataclass(frozen=True)
+class _Window:
+    text: str
+    sentence_ids: tuple[int, ...]
+    starts: tuple[int, ...]  # offset of each sentence in ``text``
+    evidence: float  # of the sentence the window was built around
+
+
+def _windows(rt: Runtime, scored: list[_Scored]) -> list[_Window]:
+    """The best evidence sentences, each with its neighbours; overlapping windows merged."""
+    index = rt.index
+    best = scored[0].score if scored else 0.0
+    spans: list[tuple[str, int, int, float]] = []  # article, first, last position, evidence
+    for cand in scored:
+        if len(spans) >= READER_WINDOWS or cand.score < 0.5 * best:
+            break
+        sid = cand.sentence.sentence_id
+        art = index.article_sentences[cand.sentence.article_id]
+        pos = art.index(sid)
+        lo, hi = max(0, pos - WINDOW_NEIGHBOURS), min(len(art) - 1, pos + WINDOW_NEIGHBOURS)
+        merged = False
+        for n, (a, f, last, ev) in enumerate(spans):
+            if a == cand.sentence.article_id and lo <= last + 1 and hi >= f - 1:
+                spans[n] = (a, min(f, lo), max(last, hi), ev)
+                merged = True
+                break
+        if not merged:
+            spans.append((cand.sentence.article_id, lo, hi, cand.score))
+    out = []
+    for aid, first, last, ev in spans:
+        sids = index.article_sentences[aid][first : last + 1]
+        texts = [index.sentences[i].text for i in sids]
+        while len(texts) > 1 and sum(map(len, texts)) > MAX_WINDOW_CHARS:
+            # drop the neighbour farther from the evidence: keep the middle
+            sids, texts = (sids[1:], texts[1:]) if len(texts) % 2 else (sids[:-1], texts[:-1])
+        starts, at = [], 0
+        for t in texts:
+            starts.append(at)
+            at += len(t)
+        out.append(_Window("".join(texts), tuple(sids), tuple(starts), ev))
+    return out
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    span: Span
+    sentence: Sentence
+    start: int  # offsets in the sentence
+    end: int
+    evidence: float
+    score: float
+
+
+def _candidates(
+    rt: Runtime,
+    question: str,
+    qtype: QuestionType,
+    wins: list[_Window],
+    spans: list[Span],
+    evidence: dict[int, float],
+) -> list[_Candidate]:
+    """Reader spans placed in their sentences, filtered and scored, best first."""
+    q_norm = normalise_answer(question)
+    out: list[_Candidate] = []
+    seen: set[tuple[int, int, int]] = set()
+    for sp in spans:
+        w = wins[sp.context]
+        n = max(i for i, st in enumerate(w.starts) if st <= sp.start)
+        sent = rt.index.sentences[w.sentence_ids[n]]
+        a = sp.start - w.starts[n]
+        b = min(sp.end - w.starts[n], len(sent.text))  # a span never leaves its sentence
+        text = sent.text[a:b]
+        norm = normalise_answer(text)
+        if not norm or norm in q_norm or (sent.sentence_id, a, b) in seen:
+            continue  # the question's own words are never its answer
+        seen.add((sent.sentence_id, a, b))
+        ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
+        score = sp.score + EVIDENCE_WEIGHT * ev + TYPE_WEIGHT * type_fit(qtype, text)
+        out.append(_Candidate(sp, sent, a, b, ev, score))
+    out.sort(key=lambda c: -c.score)
+    return out
+
+
+def answer_by_reader(rt: Runtime, a: _Asked, reader: Reader) -> Answer:
+    """Answer with a trained reader over the best sentence windows of the retrieved passages."""
+    name = getattr(reader, "name", "reader")
+    if not a.scored or a.scored[0].score < MIN_READER_EVIDENCE:
+        return a.declined(a.scored[0].score if a.scored else 0.0, name)
+    wins = _windows(rt, a.scored)
+    spans = reader.read(a.searched, [w.text for w in wins], top=20)
+    evidence = {c.sentence.sentence_id: c.score for c in a.scored}
+    cands = _candidates(rt, a.searched, a.qtype, wins, spans, evidence)
+    if not cands:
+        return a.declined(a.scored[0].score, name)
+    top = cands[0]
+    if top.span.margin < NULL_MARGIN and top.evidence < SURE_EVIDENCE:
+        return a.declined(top.score, name)
+    return a.found(rt, top.sentence, (top.start, top.end), top.score, name)
+
+
+def answer_with(
+    rt: Runtime,
+    question: str,
+    k: int = 5,
+    reader: Reader | str | Path | None = None,
+    history: Sequence[object] | None = None,
+    date_range: tuple[str | None, str | None] | None = None,
+) -> Answer:
+    """Answer ``question`` from a loaded runtime (see :func:`answer`)."""
+    if reader == RULES:
+        return answer_by_rules(rt, _ask(rt, question, k, history, date_range))
+    if reader is None or isinstance(reader, (str, Path)):
+        reader = load_reader(reader)
+    return answer_by_reader(rt, _ask(rt, question, k, history, date_range), reader)
+
+
+def answer(
+    question: str,
+    k: int = 5,
+    index_dir: str | Path | None = None,
+    history: Sequence[object] | None = None,
+    reader: Reader | str | Path | None = None,
+    date_range: tuple[str | None, str | None] | None = None,
+) -> Answer:
     """Answer a Chinese question from the archive with a verbatim span and citations.
 
     ``found`` is False when the archive does not answer it; the closest passages are still in
-    ``citations`` and ``hits``. Raises ``ValueError`` for an empty, over-long or symbol-only
-    question.
+    ``citations`` and ``hits``. ``history`` holds the earlier turns of a conversation, oldest
+    first, as ``(question, Answer)`` pairs (or question strings): a follow-up is resolved
+    against them and ``resolved_question`` says what was searched. ``reader`` is a reader
+    directory, a :class:`rag.reader.Reader`, ``"rules"`` for the pattern extractor, or None
+    for ``$RAG_READER`` / the packaged reader. ``date_range`` (``("2022-08-01", None)``,
+    ``("--08-11", "--08-11")``) keeps only articles dated inside it. Raises ``ValueError``
+    for an empty, over-long or symbol-only question or a malformed date.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, not {k!r}")
     clean_query(question)
-    return answer_with(get_runtime(index_dir), question, k)
+    return answer_with(get_runtime(index_dir), question, k, reader, history, date_range)

@@ -10,6 +10,7 @@ page of the same issue, by content and by the jump headline, into one :class:`Ar
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -623,3 +624,16 @@ def _make_article(article_id: str, parts: list[Part], pages: dict[str, Page]) ->
         label=headline or _label(body),
         label_is_derived=headline is None,
     )
+
+
+def page_numbers(pages: list[Page], articles: list[Article]) -> dict[str, int | None]:
+    """Each page's number in its issue: what the page itself tells (``pages.json``, or the
+    ``（下转第X版）`` of a front page), else what the jump line of a linked article names:
+    a part sent on by ``（下转第二版）`` stands on page 2."""
+    numbers = {p.page_id: p.number for p in pages}
+    for art in articles:
+        for prev, nxt in itertools.pairwise(art.parts):
+            linked = prev.jump_out is not None and nxt.page_id != prev.page_id
+            if linked and numbers.get(nxt.page_id) is None:
+                numbers[nxt.page_id] = prev.jump_out
+    return numbers

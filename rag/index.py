@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.articles import Article, Paragraph, Part, segment
+from rag.articles import Article, Paragraph, Part, page_numbers, segment
 from rag.chunks import (
     MAX_CHUNK_CHARS,
     MAX_SENTENCE_CHARS,
@@ -317,7 +317,10 @@ def _build(
         "versions": _library_versions(),
         "warnings": warnings,
     }
-    _write_files(staging, manifest, pages, articles, chunks, sentences, chunk_vecs, sent_vecs, keys)
+    numbers = page_numbers(pages, seg.articles)
+    _write_files(
+        staging, manifest, pages, numbers, articles, chunks, sentences, chunk_vecs, sent_vecs, keys
+    )
     return report
 
 
@@ -329,6 +332,7 @@ def _write_files(
     tmp: Path,
     manifest: dict,
     pages: list[Page],
+    numbers: dict[str, int | None],
     articles: dict[str, Article],
     chunks: list[Chunk],
     sentences: list[Sentence],
@@ -348,7 +352,7 @@ def _write_files(
                     _page_hash(p),
                     p.date,
                     p.edition,
-                    p.number,
+                    numbers.get(p.page_id, p.number),
                     p.text,
                     p.warnings,
                 )

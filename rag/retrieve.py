@@ -6,7 +6,7 @@ import math
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +39,25 @@ class Hit:
     start: int  # span of ``text`` in the clean text of ``page``
     end: int
     date: str | None = None
+    page_number: int | None = None  # the page's number in its issue (第N版), when known
+    edition: str | None = None
 
     @property
     def date_text(self) -> str:
         """The date for display (``8月11日``), empty when unknown."""
         return format_date(self.date)
+
+    @property
+    def page_label(self) -> str:
+        """How a reader of the paper names the page: ``第1版``, else the page id."""
+        return page_label(self.page, self.page_number, self.edition)
+
+
+def page_label(page: str, number: int | None, edition: str | None) -> str:
+    """``第1版`` (with the edition's name before it when known); the page id when unknown."""
+    if number is not None:
+        return f"{edition} 第{number}版" if edition else f"第{number}版"
+    return f"{edition} 版面 {page}" if edition else f"版面 {page}"
 
 
 # ----------------------------------------------------------------------------- fusion
@@ -207,27 +221,55 @@ def lexical_coverage(text: str, weights: dict[str, float], header: str = "") -> 
     return (own + 0.5 * shared) / total
 
 
+PREFER_BONUS = 0.15  # for passages of the article a conversation is about
+
+
+@dataclass(frozen=True)
+class Focus:
+    """Where a question should look: only some chunks, and an article to prefer."""
+
+    allowed: frozenset[int] | None = None  # only these chunks (None: all)
+    prefer_article: str | None = None
+
+
+def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[int]:
+    """Chunks whose article's date satisfies ``match``."""
+    arts = rt.index.articles
+    return frozenset(c.chunk_id for c in rt.index.chunks if match(arts[c.article_id].date))
+
+
 def ranked_chunks(
-    rt: Runtime, query: str, qv: np.ndarray, depth: int = CANDIDATES
+    rt: Runtime,
+    query: str,
+    qv: np.ndarray,
+    depth: int = CANDIDATES,
+    focus: Focus | None = None,
 ) -> list[tuple[int, float]]:
     """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
 
     The rerank uses only stored sentence vectors and the query's words, so no model runs per
-    passage at query time.
+    passage at query time. ``focus`` restricts the chunks and names an article to prefer.
     """
     index = rt.index
     n = len(index.chunks)
-    if n == 0:
+    allowed = focus.allowed if focus else None
+    if n == 0 or (allowed is not None and not allowed):
         return []
     depth = min(depth, n)
-    _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), depth)
-    dense_rank = [int(i) for i in dense_ids[0] if i >= 0]
+    # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
+    reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
+    _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
+    dense_rank = [int(i) for i in dense_ids[0] if i >= 0 and (allowed is None or i in allowed)]
     lexical_rank: list[int] = []
     vocab = getattr(index.bm25, "vocab_dict", None) or {}
     tokens = [t for t in tokenize(query) if t in vocab]
     if tokens:
-        docs, scores = index.bm25.retrieve([tokens], k=depth, show_progress=False)
-        lexical_rank = [int(d) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+        docs, scores = index.bm25.retrieve([tokens], k=reach, show_progress=False)
+        lexical_rank = [
+            int(d)
+            for d, s in zip(docs[0], scores[0], strict=False)
+            if s > 0 and (allowed is None or int(d) in allowed)
+        ]
     fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
     top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
     if not top:
@@ -244,7 +286,8 @@ def ranked_chunks(
             sentence_score(lexical_coverage(index.sentences[sid].text, weights, header), float(d))
             for sid, d in zip(sids, dense, strict=False)
         )
-        out.append((doc, 0.5 * fused[doc] / best_fused + evidence))
+        bonus = PREFER_BONUS if focus and chunk.article_id == focus.prefer_article else 0.0
+        out.append((doc, 0.5 * fused[doc] / best_fused + evidence + bonus))
     out.sort(key=lambda x: -x[1])
     return out
 
@@ -280,20 +323,46 @@ def hit_of(rt: Runtime, chunk_id: int, score: float) -> Hit:
         start=c.start,
         end=c.end,
         date=art.date,
+        page_number=rt.index.pages[c.page].number if c.page in rt.index.pages else None,
+        edition=rt.index.pages[c.page].edition if c.page in rt.index.pages else None,
     )
 
 
-def retrieve(query: str, k: int = 5, index_dir: str | Path | None = None) -> list[Hit]:
+def retrieve(
+    query: str,
+    k: int = 5,
+    index_dir: str | Path | None = None,
+    date_range: tuple[str | None, str | None] | None = None,
+) -> list[Hit]:
     """The ``k`` best passages for ``query`` from the index at ``index_dir``.
 
-    ``index_dir=None`` means ``$RAG_INDEX_DIR`` or ``index/``. Raises ``ValueError`` for an
-    empty, over-long or symbol-only query, and :class:`rag.errors.IndexMissingError` when
-    there is no index.
+    ``index_dir=None`` means ``$RAG_INDEX_DIR`` or ``index/``. ``date_range`` keeps only
+    articles dated inside it (ISO dates or ``--MM-DD``; either end may be None). Raises
+    ``ValueError`` for an empty, over-long or symbol-only query, and
+    :class:`rag.errors.IndexMissingError` when there is no index.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, not {k!r}")
     q = clean_query(query)
-    return search(get_runtime(index_dir), q, k)
+    rt = get_runtime(index_dir)
+    focus = Focus(allowed=dated_filter(rt, date_range))
+    if k <= 0 or not rt.index.chunks:
+        return []
+    qv = rt.embedder.encode_queries([q])[0]
+    return hits_from(rt, ranked_chunks(rt, q, qv, focus=focus), k)
+
+
+def dated_filter(
+    rt: Runtime, date_range: tuple[str | None, str | None] | None
+) -> frozenset[int] | None:
+    """Chunks inside a date range, None when there is no range."""
+    if not date_range or not any(date_range):
+        return None
+    from rag.dialogue import in_range
+
+    start, end = date_range
+    in_range(start or "--01-01", start, end)  # validate both ends before the scan
+    return chunks_dated(rt, lambda d: in_range(d, start, end))
 
 
 def get_article(article_id: str, index_dir: str | Path | None = None) -> Article:

@@ -1,0 +1,475 @@
+"""Follow-up questions: resolve a question against the earlier turns of a conversation.
+
+Chat users ask ``装备制造产业园呢？`` after ``变频控制产业园计划建在哪个街道？``, or
+``由谁负责组建？`` after a question about an alliance. :func:`resolve` rewrites such a
+question into one that stands on its own (what is then searched) and names the article of
+the previous answer, which retrieval prefers without forcing it. A question that names its
+own subject is left alone, whatever the history. The answer is still a span of the archive,
+never of the history.
+
+Also here: the dates a question names (``8月11日``, ``7月18日的报纸``, ``2022年``), which
+retrieval uses to search the pages of that date first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.tokenize import pos_tag
+
+# Words that stand for something said before.
+PRONOUNS = frozenset(
+    [
+        "它",
+        "它们",
+        "他",
+        "他们",
+        "她",
+        "她们",
+        "该",
+        "其",
+        "此",
+        "这",
+        "那",
+        "这些",
+        "那些",
+        "这个",
+        "那个",
+        "这项",
+        "那项",
+        "这家",
+        "那家",
+        "这里",
+        "那里",
+        "此处",
+        "该项",
+        "该地",
+        "该区",
+        "这位",
+        "那位",
+        "上述",
+        "前者",
+        "后者",
+    ]
+)
+_OPENERS = re.compile(r"^(?:那么|那|还有|另外|然后|再问一下|再问|请问|那请问)[，,、\s]*")
+_ELLIPSIS = re.compile(r"^(?P<x>.+?)(?:的情况|怎么样|如何)?呢[？?！!。]*$")
+_WITHIN = re.compile(r"^(?:其中|这其中|当中|里面|里头)[，,、]?")
+_ASKS = re.compile(r"多少|什么|哪|谁|几|怎么|如何|为什么|为何|是否|吗")
+_QUESTION_END = re.compile(r"[？?！!。\s]+$")
+_NOUN_FLAGS = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "ng", "eng", "vn", "j", "l", "i")
+_GENERIC_NOUNS = frozenset(
+    [
+        "时候",
+        "时间",
+        "地方",
+        "问题",
+        "情况",
+        "内容",
+        "方面",
+        "东西",
+        "事情",
+        "原因",
+        "目的",
+        "人",
+        "名",
+        "个",
+        "家",
+        "项",
+        "年",
+        "月",
+        "日",
+        "天",
+        "多少",
+        "什么",
+        "哪些",
+        "谁",
+        "怎样",
+        "如何",
+        "数量",
+        "人数",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier turn, as the resolver needs it."""
+
+    question: str  # what was searched then (its resolved question)
+    answer: str = ""  # the answer text ("" when there was none)
+    article_id: str | None = None  # article of the first citation
+    found: bool = False
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a question is taken to mean in its conversation."""
+
+    question: str  # the question to search
+    kind: str  # standalone | pronoun | ellipsis | within | subject
+    prefer_article: str | None = None  # article of the previous answer, if it matters
+
+    @property
+    def rewritten(self) -> bool:
+        """True when something was carried over from earlier turns."""
+        return self.kind != "standalone"
+
+
+def turns_from(history: Sequence[object] | None) -> list[Turn]:
+    """Turns from what callers pass: ``(question, Answer)`` pairs, ``(question, text)`` pairs,
+    bare question strings, or :class:`Turn` objects; oldest first."""
+    out: list[Turn] = []
+    for item in history or ():
+        if isinstance(item, Turn):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(Turn(item))
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+            q, a = item
+            if a is None or isinstance(a, str):
+                out.append(Turn(q, a or "", None, bool(a)))
+            else:
+                cits = list(getattr(a, "citations", []) or [])
+                found = bool(getattr(a, "found", False))
+                out.append(
+                    Turn(
+                        getattr(a, "resolved_question", "") or q,
+                        getattr(a, "text", "") if found else "",
+                        cits[0].article_id if cits and found else None,
+                        found,
+                    )
+                )
+        else:
+            raise ValueError(
+                "history items must be (question, Answer) pairs or question strings, "
+                f"not {type(item).__name__}"
+            )
+    return out
+
+
+def _core(question: str) -> str:
+    return _QUESTION_END.sub("", question.strip())
+
+
+def _content_nouns(tags: list[tuple[str, str]]) -> list[str]:
+    return [
+        w
+        for w, f in tags
+        if f.startswith(_NOUN_FLAGS) and w not in _GENERIC_NOUNS and w not in PRONOUNS
+    ]
+
+
+# Verbs that join a subject to what is said of it in news questions; a phrase never spans one.
+PREDICATES = frozenset(
+    [
+        "是",
+        "有",
+        "在",
+        "为",
+        "将",
+        "成立",
+        "举行",
+        "召开",
+        "位于",
+        "建在",
+        "设在",
+        "建设",
+        "计划",
+        "拟",
+        "签约",
+        "落户",
+        "开工",
+        "投资",
+        "实施",
+        "推进",
+        "发布",
+        "入选",
+        "获得",
+        "获",
+        "提出",
+        "表示",
+        "达到",
+        "完成",
+        "开展",
+        "启动",
+        "举办",
+        "组建",
+        "设立",
+        "建立",
+        "配备",
+        "配",
+        "负责",
+        "参加",
+        "出席",
+        "带来",
+        "包括",
+        "共有",
+        "进行",
+        "属于",
+        "叫",
+        "称为",
+        "作为",
+        "成为",
+        "采用",
+        "需要",
+        "要求",
+        "担任",
+        "覆盖",
+        "涉及",
+        "聚焦",
+    ]
+)
+_BOUNDARY_FLAGS = ("p", "c", "u", "r", "d", "x", "w", "y", "e", "zg")
+_EDGE_FLAGS = ("m", "q", "v", "u", "f")
+
+
+def _is_boundary(word: str, flag: str) -> bool:
+    from rag.spans import QUESTION_WORDS
+
+    return (
+        flag.startswith(_BOUNDARY_FLAGS)
+        or not re.search(r"\w", word)
+        or word in PREDICATES
+        or word in QUESTION_WORDS
+        or word in PRONOUNS
+        or word in _GENERIC_NOUNS
+    )
+
+
+def _tagged(question: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, word, flag) of each jieba word of ``question``."""
+    out, pos = [], 0
+    for w, f in pos_tag(question):
+        out.append((pos, pos + len(w), w, f))
+        pos += len(w)
+    return out
+
+
+def phrases(question: str) -> list[tuple[int, int]]:
+    """Character spans of the noun phrases of a question: runs of words between boundaries
+    (prepositions, pronouns, particles, question words, linking predicates), without
+    numerals, measure words or verbs at their edges."""
+    runs: list[list[tuple[int, int, str, str]]] = [[]]
+    for tok in _tagged(question):
+        if _is_boundary(tok[2], tok[3]):
+            runs.append([])
+        else:
+            runs[-1].append(tok)
+    out = []
+    for run in runs:
+        while run and run[0][3].startswith(_EDGE_FLAGS) and run[0][3] != "vn":
+            run = run[1:]
+        while run and run[-1][3].startswith(_EDGE_FLAGS) and run[-1][3] != "vn":
+            run = run[:-1]
+        if run and run[-1][1] - run[0][0] >= 2:
+            out.append((run[0][0], run[-1][1]))
+    return out
+
+
+def topic_of(turn: Turn) -> str:
+    """The subject of an earlier turn: the longest noun phrase of its question."""
+    q = _core(turn.question)
+    spans = phrases(q)
+    if not spans:
+        return ""
+    a, b = max(spans, key=lambda r: (r[1] - r[0], -r[0]))
+    return q[a:b]
+
+
+def _entity_answer(turn: Turn) -> bool:
+    """The previous answer names a thing a pronoun can point to (not a figure or a clause)."""
+    a = turn.answer
+    first = pos_tag(a)[:1]
+    return (
+        bool(a)
+        and bool(first)
+        and not _is_boundary(*first[0])
+        and not any(w in PREDICATES for w, _ in pos_tag(a))
+        and len(a) <= 24
+        and not re.search(r"[，。；,;]", a)
+        and not re.fullmatch(r"[\d.,%％]+.{0,3}", a)
+    )
+
+
+def _swap_subject(previous: str, new: str) -> str:
+    """``previous`` with the phrase that plays ``new``'s part replaced by ``new``.
+
+    That phrase ends with the longest ending of ``new`` found in ``previous`` (``产业园`` in
+    ``变频控制产业园`` for ``装备制造产业园``) and reaches left to the phrase boundary. Without
+    a shared ending, the first noun phrase (the subject) is replaced.
+    """
+    prev = _core(previous)
+    at = k = -1
+    for k in range(len(new), 1, -1):
+        at = prev.find(new[-k:])
+        if at >= 0:
+            break
+    if at >= 0:
+        start, end = at, at + k
+        for a, b, w, f in reversed(_tagged(prev)):
+            if b > start:
+                continue
+            if b != start or _is_boundary(w, f):
+                break
+            start = a
+        return f"{prev[:start]}{new}{prev[end:]}？"
+    spans = phrases(prev)
+    if not spans:
+        return f"{new}{prev}？"
+    a, b = spans[0]
+    return f"{prev[:a]}{new}{prev[b:]}？"
+
+
+def resolve(question: str, history: Sequence[Turn]) -> Resolution:
+    """Rewrite a follow-up into a question that stands on its own (see the module doc)."""
+    if not history:
+        return Resolution(question, "standalone")
+    prev = history[-1]
+    prefer = prev.article_id
+    q = _core(question)
+    body = _OPENERS.sub("", q)
+    tags = pos_tag(body)
+    words = [w for w, _ in tags]
+    nouns = _content_nouns(tags)
+
+    # 其中…: inside the previous answer (a list) or its article
+    m = _WITHIN.match(body)
+    if m:
+        rest = body[m.end() :]
+        lead = prev.answer if _entity_answer(prev) or "、" in prev.answer else topic_of(prev)
+        return Resolution(f"{lead}中{rest}？" if lead else f"{rest}？", "within", prefer)
+
+    # X呢？: the previous question's frame with a new subject
+    m = _ELLIPSIS.match(body)
+    if m and len(m.group("x")) <= 20 and not _ASKS.search(m.group("x")):
+        new = m.group("x")
+        if not any(w in PRONOUNS for w in pos_tag_words(new)):
+            return Resolution(_swap_subject(prev.question, new), "ellipsis", None)
+
+    # pronouns and demonstratives: the thing they point to
+    pronoun = next((w for w in words if w in PRONOUNS), None)
+    # a phrase before the pronoun may be what it points to (…企业，…帮它们…): left alone
+    if pronoun is not None and not phrases(body[: body.find(pronoun)]):
+        target = prev.answer if _entity_answer(prev) and _asked_entity(prev) else topic_of(prev)
+        if target:
+            at = body.find(pronoun)
+            after = body[at + len(pronoun) :]
+            # 该联盟 after 产业链党建联盟: the noun the demonstrative qualifies is in the target
+            head = pos_tag(after)[:1]
+            if head and head[0][1].startswith(_NOUN_FLAGS) and head[0][0] in target:
+                after = after[len(head[0][0]) :]
+            resolved = f"{body[:at]}{target}{after}"
+            return Resolution(f"{resolved}？", "pronoun", prefer)
+
+    # a question without a subject of its own (由谁负责组建？, 每个配几名指导员？)
+    if len(nouns) < 2 and not _names_subject(tags):
+        prev_q = _core(prev.question)
+        topic = "".join(prev_q[a:b] for a, b in phrases(prev_q) if prev_q[a:b] not in body)
+        if topic:
+            return Resolution(f"{topic}{body}？", "subject", prefer)
+    return Resolution(question, "standalone")
+
+
+def pos_tag_words(text: str) -> list[str]:
+    """The words of ``text`` (jieba)."""
+    return [w for w, _ in pos_tag(text)]
+
+
+def _asked_entity(turn: Turn) -> bool:
+    """The earlier question asked for a thing (what / which / who), not a figure, date or
+    reason, so a pronoun after it most likely points at its answer."""
+    from rag.spans import classify
+
+    return classify(turn.question).kind in ("what", "org", "person", "place")
+
+
+def _names_subject(tags: list[tuple[str, str]]) -> bool:
+    """The question opens with a noun phrase of its own (``新区团委…``), not a verb,
+    preposition or quantifier (``由谁…``, ``每个配…``)."""
+    for w, f in tags:
+        if not re.search(r"\w", w):
+            continue
+        return f.startswith(_NOUN_FLAGS) and w not in _GENERIC_NOUNS and w not in PRONOUNS
+    return False
+
+
+# ----------------------------------------------------------------------------- dates
+
+_Q_DATE = re.compile(
+    r"(?:(?P<y>\d{4})\s*年\s*)?(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]"
+    r"|(?P<y2>\d{4})\s*年(?!\s*\d{1,2}\s*月)"
+    r"|(?:(?P<y3>\d{4})\s*年\s*)?(?P<m2>\d{1,2})\s*月(?!\s*\d)(?:份)?"
+)
+
+
+@dataclass(frozen=True)
+class DateRef:
+    """A date or period a question names; None parts are open."""
+
+    year: int | None
+    month: int | None
+    day: int | None
+
+    def matches(self, stored: str | None) -> bool:
+        """Whether a stored date (``2022-08-11`` or ``--08-11``) falls in this date or period.
+
+        A stored date without a year matches any year (no year is invented)."""
+        if not stored:
+            return False
+        m = re.fullmatch(r"(\d{4}|-)-(\d{2})-(\d{2})", stored)
+        if not m:
+            return False
+        year = int(m.group(1)) if m.group(1) != "-" else None
+        month, day = int(m.group(2)), int(m.group(3))
+        if self.year is not None and year is not None and self.year != year:
+            return False
+        if self.year is not None and year is None and self.month is None:
+            return False  # "2022年" cannot be told from a page without a year
+        if self.month is not None and self.month != month:
+            return False
+        return self.day is None or self.day == day
+
+
+def question_dates(question: str) -> list[DateRef]:
+    """Dates and periods named in a question (``8月11日``, ``2022年``, ``2022年8月``)."""
+    out = []
+    for m in _Q_DATE.finditer(question):
+        if m.group("m"):
+            y = int(m.group("y")) if m.group("y") else None
+            out.append(DateRef(y, int(m.group("m")), int(m.group("d"))))
+        elif m.group("y2"):
+            out.append(DateRef(int(m.group("y2")), None, None))
+        elif m.group("m2"):
+            y = int(m.group("y3")) if m.group("y3") else None
+            out.append(DateRef(y, int(m.group("m2")), None))
+    return [d for d in out if (d.month is None or 1 <= d.month <= 12) and (d.day or 1) <= 31]
+
+
+def in_range(stored: str | None, start: str | None, end: str | None) -> bool:
+    """Whether a stored date lies in ``[start, end]`` (ISO dates or ``--MM-DD``; open ends).
+
+    Dates without a year compare by month and day."""
+    if not stored:
+        return False
+
+    def key(d: str) -> tuple[str, str]:
+        m = re.fullmatch(r"(\d{4}|-)-(\d{2}-\d{2})", d)
+        if not m:
+            raise ValueError(f"日期格式应为 2022-08-11 或 --08-11 (bad date {d!r})")
+        return (m.group(1), m.group(2))
+
+    y, md = key(stored)
+    for bound, lower in ((start, True), (end, False)):
+        if not bound:
+            continue
+        by, bmd = key(bound)
+        if y != "-" and by != "-":
+            ok = (y, md) >= (by, bmd) if lower else (y, md) <= (by, bmd)
+        else:
+            ok = md >= bmd if lower else md <= bmd
+        if not ok:
+            return False
+    return True

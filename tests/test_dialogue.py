@@ -1,0 +1,154 @@
+"""Conversations: follow-up resolution, dates named in questions, page labels, date filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.dialogue import DateRef, Turn, in_range, question_dates, resolve, turns_from
+from rag.evaluate import read_jsonl
+from tests.conftest import SHARED_EVAL
+
+PARK = Turn("变频控制产业园计划建在哪个街道？", "隐珠街道", "a2", True)
+ALLIANCE = Turn("西海岸新区首批成立了哪些产业链党建联盟？", "智能家电、高端化工", "a1", True)
+
+
+@pytest.mark.parametrize(
+    "turn,question,want,kind",
+    [
+        (PARK, "装备制造产业园呢？", "装备制造产业园计划建在哪个街道？", "ellipsis"),
+        (PARK, "那日韩产业园呢？", "日韩产业园计划建在哪个街道？", "ellipsis"),
+        (ALLIANCE, "由谁负责组建？", "西海岸新区产业链党建联盟由谁负责组建？", "subject"),
+        (ALLIANCE, "该联盟由谁牵头？", "产业链党建联盟由谁牵头？", "pronoun"),
+        (
+            Turn("新区成立了什么团委？", "新业态新就业群体综合团委", "a3", True),
+            "它是全省第几个？",
+            "新业态新就业群体综合团委是全省第几个？",
+            "pronoun",
+        ),
+        (ALLIANCE, "其中哪个规模最大？", "智能家电、高端化工中哪个规模最大？", "within"),
+    ],
+)
+def test_follow_ups_are_resolved(turn, question, want, kind):
+    r = resolve(question, [turn])
+    assert (r.question, r.kind) == (want, kind)
+    assert r.rewritten
+
+
+def test_pronoun_after_a_date_answer_points_at_the_topic():
+    t = Turn("新业态新就业群体综合团委是什么时候成立的？", "8月10日", "a3", True)
+    assert resolve("它是全省第几个？", [t]).question.startswith("新业态新就业群体综合团委")
+
+
+def test_questions_with_their_own_subject_are_left_alone():
+    for q in (
+        "面对生活消费品生产企业，区里用什么方式帮它们多拿订单？",
+        "青岛自贸片区与哪家司法机构建立了联动创新战略合作？",
+        "新区4项技术入选了什么目录？",
+    ):
+        r = resolve(q, [PARK])
+        assert r.question == q and not r.rewritten and r.prefer_article is None
+    assert resolve("装备制造产业园呢？", []).kind == "standalone"
+
+
+def test_every_dev_question_stands_alone_whatever_the_history():
+    qa = SHARED_EVAL / "qa_dev.jsonl"
+    if not qa.is_file():
+        pytest.skip("dev QA not available")
+    for history in ([PARK], [ALLIANCE], [Turn("明天会下雨吗？")]):
+        for row in read_jsonl(qa):
+            assert not resolve(row["question"], history).rewritten, row["question"]
+
+
+def test_history_forms():
+    from rag.answer import Answer
+
+    a = Answer("q", True, "隐珠街道", "s", "place", [], [], 1.0, "变频控制产业园在哪？")
+    turns = turns_from(["问题一", ("问题二", "答案"), ("q", a)])
+    assert [t.question for t in turns] == ["问题一", "问题二", "变频控制产业园在哪？"]
+    assert turns[2].answer == "隐珠街道" and turns[1].found
+    with pytest.raises(ValueError, match="history"):
+        turns_from([42])
+
+
+def test_dates_in_questions():
+    assert question_dates("7月18日的报纸说了什么？") == [DateRef(None, 7, 18)]
+    assert question_dates("2022年新区GDP是多少？") == [DateRef(2022, None, None)]
+    assert question_dates("2022年8月的会议") == [DateRef(2022, 8, None)]
+    assert question_dates("新区有多少个项目？") == []
+    assert DateRef(None, 8, 11).matches("--08-11") and DateRef(None, 8, 11).matches("2022-08-11")
+    assert not DateRef(2021, 8, 11).matches("2022-08-11")
+    assert not DateRef(2022, None, None).matches("--08-11")  # no year is invented
+
+
+def test_date_ranges():
+    assert in_range("--08-11", "--08-01", "--08-31")
+    assert not in_range("--07-18", "--08-01", None)
+    assert in_range("2022-08-11", "2022-01-01", "2022-12-31")
+    assert not in_range(None, "--08-01", None)
+    with pytest.raises(ValueError, match="日期格式"):
+        in_range("--08-11", "八月", None)
+
+
+# ----------------------------------------------------------------------------- for real
+
+
+@pytest.mark.slow
+def test_standalone_answers_do_not_change_with_history(seed_index, runtime):
+    import rag
+
+    qa = SHARED_EVAL / "qa_dev.jsonl"
+    if not qa.is_file():
+        pytest.skip("dev QA not available")
+    unrelated = [("明天青岛会下雨吗？", None), ("变频控制产业园计划建在哪个街道？", None)]
+    for row in read_jsonl(qa):
+        alone = rag.answer(row["question"], index_dir=seed_index)
+        talk = rag.answer(row["question"], index_dir=seed_index, history=unrelated)
+        assert talk.resolved_question == row["question"]
+        assert (talk.found, talk.text) == (alone.found, alone.text), row["question"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "first,follow_up,words",
+    [
+        ("西海岸新区首批成立了哪些产业链党建联盟？", "由谁负责组建？", "牵头单位"),
+        ("变频控制产业园计划建在哪个街道？", "装备制造产业园呢？", "铁山街道"),
+    ],
+)
+def test_example_dialogues(seed_index, runtime, first, follow_up, words):
+    import rag
+
+    a1 = rag.answer(first, index_dir=seed_index)
+    a2 = rag.answer(follow_up, index_dir=seed_index, history=[(first, a1)])
+    assert a2.resolved_question != follow_up and a2.question == follow_up
+    assert a2.found and words in a2.text and len(a2.text) <= 2 * max(len(words), 12)
+    c = a2.citations[0]
+    assert c.text[c.answer_start : c.answer_end] == a2.text  # still a span of the archive
+
+
+@pytest.mark.slow
+def test_citations_name_date_and_edition_page(seed_index, runtime):
+    import rag
+
+    ans = rag.answer("西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index)
+    c = ans.citations[0]
+    assert c.page_number == 1 and c.page_label == "第1版"
+    assert c.title == "把“红色引擎”建在产业链上 · 8月11日 · 第1版"
+    # the continuation page is named by the front page's （下转第二版）
+    art = rag.get_article(c.article_id, index_dir=seed_index)
+    assert len(art.pages) == 2
+    from rag.retrieve import get_runtime
+
+    assert get_runtime(seed_index).index.pages[art.pages[1]].number == 2
+
+
+@pytest.mark.slow
+def test_date_filter_and_named_dates(seed_index, runtime):
+    import rag
+
+    hits = rag.retrieve("会议", k=5, index_dir=seed_index, date_range=("--07-18", "--07-18"))
+    assert hits and all(h.date == "--07-18" for h in hits)
+    ans = rag.answer("7月18日的报纸上，会议提出了什么目标？", index_dir=seed_index)
+    assert ans.hits[0].date == "--07-18"
+    with pytest.raises(ValueError):
+        rag.answer("会议", index_dir=seed_index, date_range=("八月", None))
