@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,16 @@ def fake_article():
 def test_answer_shows_span_sentence_and_citations():
     md = format_answer(fake_answer())
     assert "**智能家电、高端化工**" in md
-    assert "\\[1\\] 产业链党建联盟成立 · 版面 p1、p2 · 8月11日" in md
+    assert "\\[1\\] 产业链党建联盟成立 · 8月11日 · 版面 p1" in md
+    numbered = fake_answer(cit=replace(citation(), page_number=1))
+    assert "\\[1\\] 产业链党建联盟成立 · 8月11日 · 第1版" in format_answer(numbered)
+
+
+def test_follow_up_shows_what_it_was_taken_to_mean():
+    a = replace(fake_answer(), question="由谁组建？", resolved_question="联盟由谁组建？")
+    assert "理解为：联盟由谁组建？" in format_answer(a)
+    same = replace(fake_answer(), question="联盟由谁组建？", resolved_question="联盟由谁组建？")
+    assert "理解为" not in format_answer(same)
 
 
 def test_not_found_message():
@@ -93,19 +103,27 @@ def test_article_view_has_every_page_and_highlight():
     out = format_article(fake_article(), citation())
     assert "版面 p1" in out and "版面 p2" in out
     assert "<mark>" in out
+    named = format_article(fake_article(), citation(), {"p1": "第1版", "p2": "第2版"})
+    assert "— 第2版 —" in named and "p2" not in named
 
 
 def test_chat_service_with_fake_answer_function():
     calls = []
 
-    def answer_fn(q, k):
-        calls.append((q, k))
+    def answer_fn(q, k, history, date_range):
+        calls.append((q, k, [t[0] for t in history], date_range))
         return fake_answer()
 
     svc = ChatService(answer_fn=answer_fn, article_fn=lambda aid: fake_article())
     r1 = svc.ask("联盟覆盖哪些产业？", [], 3)
-    r2 = svc.ask("再问一次", r1.history, 3)
-    assert calls == [("联盟覆盖哪些产业？", 3), ("再问一次", 3)]
+    r2 = svc.ask("再问一次", r1.history, 3, r1.turns, "--08-01", "--08-31")
+    assert calls == [
+        ("联盟覆盖哪些产业？", 3, [], (None, None)),
+        ("再问一次", 3, ["联盟覆盖哪些产业？"], ("--08-01", "--08-31")),
+    ]
+    assert [t[0] for t in r2.turns] == ["联盟覆盖哪些产业？", "再问一次"]
+    with pytest.raises(ValueError, match="结束日期早于起始日期"):
+        svc.ask("再问", [], 3, [], "--08-31", "--08-01")
     assert [m["role"] for m in r2.history] == ["user", "assistant", "user", "assistant"]
     assert r1.choices[0].startswith("[1] 产业链党建联盟成立")
     assert "版面 p2" in svc.show(r1.answer, r1.choices[0])
@@ -116,7 +134,9 @@ def test_chat_service_with_fake_answer_function():
 
 @pytest.mark.parametrize("bad", ["", "   ", "问" * 501])
 def test_chat_service_refuses_bad_questions(bad):
-    svc = ChatService(answer_fn=lambda q, k: fake_answer(), article_fn=lambda a: fake_article())
+    svc = ChatService(
+        answer_fn=lambda q, k, h, d: fake_answer(), article_fn=lambda a: fake_article()
+    )
     with pytest.raises(ValueError, match=r"请输入问题|问题太长"):
         svc.ask(bad, [], 5)
 

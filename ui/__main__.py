@@ -18,11 +18,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--share", action="store_true", help="also open a public share link")
     p.add_argument("--concurrency", type=int, default=4, help="questions answered at once")
+    p.add_argument(
+        "--reader",
+        default=None,
+        help="span extractor: a Hugging Face QA model directory or 'rules' "
+        "(default $RAG_READER or the packaged reader)",
+    )
     args = p.parse_args(argv)
 
     import rag
+    from rag.answer import RULES
     from rag.errors import RagError
     from rag.pages import format_date
+    from rag.reader import load_reader
     from ui.app import CSS, ChatService, build_app
 
     index_dir = Path(args.index) if args.index else None
@@ -37,17 +45,44 @@ def main(argv: list[str] | None = None) -> int:
         + (f"，日期：{'、'.join(dates)}" if dates else "")
         + "。答案均为原文摘录，并注明版面与标题。"
     )
+    try:
+        # load (and export once) before serving, so the first question is not slow
+        reader = RULES if args.reader == RULES else load_reader(args.reader)
+    except RagError as exc:
+        print(f"ui: {exc}", file=sys.stderr)
+        return 2
+
+    def answer_fn(q, k, history, date_range):  # type: ignore[no-untyped-def]
+        return rag.answer(
+            q, k=k, index_dir=index_dir, history=history, reader=reader, date_range=date_range
+        )
+
     service = ChatService(
-        answer_fn=lambda q, k: rag.answer(q, k=k, index_dir=index_dir),
+        answer_fn=answer_fn,
         article_fn=partial(rag.get_article, index_dir=index_dir),
+        page_labels=_page_labels(index_dir),
     )
     examples = _examples(index_dir)
-    demo = build_app(service, summary=summary, examples=examples)
+    demo = build_app(service, summary=summary, examples=examples, dates=list(info.get("dates", [])))
     demo.queue(default_concurrency_limit=args.concurrency, max_size=200)
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, css=CSS, show_error=False
     )
     return 0
+
+
+def _page_labels(index_dir: Path | None) -> dict[str, str]:
+    """How a reader names each page (``8月11日 第1版``), by page id."""
+    from rag.pages import format_date
+    from rag.retrieve import get_runtime, page_label
+
+    pages = get_runtime(index_dir).index.pages.values()
+    return {
+        p.page_id: " ".join(
+            x for x in (format_date(p.date), page_label(p.page_id, p.number, p.edition)) if x
+        )
+        for p in pages
+    }
 
 
 def _examples(index_dir: Path | None) -> list[str]:

@@ -27,17 +27,18 @@ def _md(text: str) -> str:
 
 
 def citation_title(c: Citation) -> str:
-    """``headline (or label) · 版面 page · date`` for a citation, unescaped."""
-    pages = "、".join(c.pages) if len(c.pages) > 1 else c.page
-    date = format_date(c.date)
-    title = c.headline or f"{c.label}（无标题）"
-    return " · ".join(x for x in (title, f"版面 {pages}", date) if x)
+    """``headline (or label) · 8月11日 · 第1版`` for a citation, unescaped."""
+    return c.title
 
 
 def format_answer(answer: Answer) -> str:
     """The chat reply for an answer, as escaped markdown."""
+    resolved = answer.resolved_question
+    understood = f"*理解为：{_md(resolved)}*" if resolved and resolved != answer.question else ""
     if not answer.found:
         lines = [f"**{NOT_FOUND}**。以下是最接近的段落："]
+        if understood:
+            lines.insert(0, understood)
         for i, c in enumerate(answer.citations[:3], 1):
             lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
         return "\n\n".join(lines)
@@ -50,6 +51,8 @@ def format_answer(answer: Answer) -> str:
     else:
         shown = f"**{_md(answer.text)}**"
     lines = [f"**答案：{_md(answer.text)}**", f"原文：{shown} \\[1\\]", "出处："]
+    if understood:
+        lines.insert(0, understood)
     for i, c in enumerate(answer.citations, 1):
         lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
     return "\n\n".join(lines)
@@ -83,13 +86,22 @@ def format_evidence(answer: Answer | None) -> str:
     return "\n".join(parts)
 
 
-def format_article(article: Article, citation: Citation | None = None) -> str:
-    """A whole clean article (every page it spans) with the cited passage highlighted."""
+def format_article(
+    article: Article, citation: Citation | None = None, labels: dict[str, str] | None = None
+) -> str:
+    """A whole clean article (every page it spans) with the cited passage highlighted.
+
+    ``labels`` names pages as a reader would (``第2版``); page ids are shown otherwise."""
+    labels = labels or {}
+
+    def name(page_id: str) -> str:
+        return labels.get(page_id) or f"版面 {page_id}"
+
     head = html.escape(article.headline or f"{article.label}（无标题）")
     meta = " · ".join(
         x
         for x in (
-            "版面 " + "、".join(article.pages),
+            "、".join(name(p) for p in article.pages),
             format_date(article.date),
             article.byline or "",
         )
@@ -100,7 +112,7 @@ def format_article(article: Article, citation: Citation | None = None) -> str:
         out.append(f"<p class='art-kicker'>{html.escape(' / '.join(article.other_titles))}</p>")
     out.append(f"<p class='art-meta'>{html.escape(meta)}</p>")
     for part in article.parts:
-        out.append(f"<p class='art-page'>— 版面 {html.escape(part.page_id)} —</p>")
+        out.append(f"<p class='art-page'>— {html.escape(name(part.page_id))} —</p>")
         for para in part.paragraphs:
             text = para.text
             if citation is not None and citation.page == part.page_id:
@@ -125,21 +137,40 @@ class ChatTurnResult:
     evidence: str
     choices: list[str]
     answer: Answer | None = None
+    turns: list[tuple[str, Answer]] = field(default_factory=list)  # the conversation so far
+
+
+AnswerFn = Callable[[str, int, list[tuple[str, Answer]], tuple[str | None, str | None]], Answer]
+MAX_TURNS = 6  # earlier turns passed on to resolve a follow-up
 
 
 @dataclass
 class ChatService:
-    """The page's behaviour, separated from Gradio so it can be tested with fakes."""
+    """The page's behaviour, separated from Gradio so it can be tested with fakes.
 
-    answer_fn: Callable[[str, int], Answer]
+    ``answer_fn(question, k, history, date_range)`` answers one question given the earlier
+    turns of the conversation, oldest first.
+    """
+
+    answer_fn: AnswerFn
     article_fn: Callable[[str], Article]
+    page_labels: dict[str, str] = field(default_factory=dict)  # page id -> 第N版
     errors: tuple[type[BaseException], ...] = (ValueError, RagError)
     last: dict[str, Any] = field(default_factory=dict)
 
-    def ask(self, question: str, history: list[dict[str, str]] | None, k: int) -> ChatTurnResult:
-        """Answer a question and append the turn to the chat history.
+    def ask(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None,
+        k: int,
+        turns: list[tuple[str, Answer]] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> ChatTurnResult:
+        """Answer a question in its conversation and append the turn to the chat history.
 
-        Raises ``ValueError`` with a Chinese message for an empty or over-long question.
+        Raises ``ValueError`` with a Chinese message for an empty or over-long question or
+        a date range that ends before it starts.
         """
         q = (question or "").strip()
         if not q:
@@ -148,11 +179,15 @@ class ChatService:
             raise ValueError(
                 f"问题太长（{len(q)} 个字符），请控制在 {MAX_QUESTION_CHARS} 个字符以内。"
             )
-        ans = self.answer_fn(q, int(k))
+        start, end = (date_from or None), (date_to or None)
+        if start and end and start[-5:] > end[-5:] and start[:4] == end[:4]:
+            raise ValueError("结束日期早于起始日期，请重新选择。")
+        earlier = list(turns or [])[-MAX_TURNS:]
+        ans = self.answer_fn(q, int(k), earlier, (start, end))
         history = [*list(history or []), {"role": "user", "content": _md(q)}]
         history.append({"role": "assistant", "content": format_answer(ans)})
         choices = [f"[{i}] {citation_title(c)}" for i, c in enumerate(ans.citations, 1)]
-        return ChatTurnResult(history, format_evidence(ans), choices, ans)
+        return ChatTurnResult(history, format_evidence(ans), choices, ans, [*earlier, (q, ans)])
 
     def show(self, answer: Answer | None, choice: str | None) -> str:
         """The article behind the chosen citation (``choice`` is one of the labels)."""
@@ -162,7 +197,7 @@ class ChatService:
         if not m or not 1 <= int(m.group(1)) <= len(answer.citations):
             return ""
         c = answer.citations[int(m.group(1)) - 1]
-        return format_article(self.article_fn(c.article_id), c)
+        return format_article(self.article_fn(c.article_id), c, self.page_labels)
 
 
 CSS = """
@@ -173,10 +208,16 @@ mark {background: #ffe066;}
 """
 
 
+def date_choices(dates: list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices for the date filter: ``全部`` then the archive's dates."""
+    return [("全部", ""), *[(format_date(d) or d, d) for d in dates]]
+
+
 def build_app(
     service: ChatService,
     summary: str = "",
     examples: list[str] | None = None,
+    dates: list[str] | None = None,
 ) -> Any:
     """The Gradio Blocks of the chat page."""
     import gradio as gr
@@ -186,6 +227,7 @@ def build_app(
         if summary:
             gr.Markdown(_md(summary))
         state = gr.State(None)
+        turns = gr.State([])
         with gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="问答", height=520, sanitize_html=True, elem_id="chat")
@@ -198,6 +240,12 @@ def build_app(
                     send = gr.Button("提问", variant="primary", elem_id="send")
                     clear = gr.Button("清空对话")
                 k = gr.Slider(1, 10, value=5, step=1, label="显示的段落数")
+                with gr.Row():
+                    choices = date_choices(dates or [])
+                    date_from = gr.Dropdown(
+                        choices, value="", label="起始日期", elem_id="date-from"
+                    )
+                    date_to = gr.Dropdown(choices, value="", label="结束日期", elem_id="date-to")
                 if examples:
                     gr.Examples(
                         examples=[[e] for e in examples], inputs=[question], label="示例问题"
@@ -208,9 +256,16 @@ def build_app(
                 cites = gr.Radio(choices=[], label="点击引用查看全文", elem_id="citations")
                 article = gr.HTML("", elem_id="article")
 
-        def on_ask(q: str, history: list[dict[str, str]] | None, kk: int):  # type: ignore[no-untyped-def]
+        def on_ask(  # type: ignore[no-untyped-def]
+            q: str,
+            history: list[dict[str, str]] | None,
+            kk: int,
+            start: str | None,
+            end: str | None,
+            earlier: list[tuple[str, Answer]] | None,
+        ):
             try:
-                r = service.ask(q, history, kk)
+                r = service.ask(q, history, kk, earlier, start, end)
             except service.errors as exc:
                 raise gr.Error(_chinese_error(exc)) from None
             return (
@@ -220,16 +275,18 @@ def build_app(
                 "",
                 r.answer,
                 "",
+                r.turns,
             )
 
-        outputs = [chat, evidence, cites, article, state, question]
-        send.click(on_ask, [question, chat, k], outputs, api_name="ask")
-        question.submit(on_ask, [question, chat, k], outputs, api_visibility="private")
+        inputs = [question, chat, k, date_from, date_to, turns]
+        outputs = [chat, evidence, cites, article, state, question, turns]
+        send.click(on_ask, inputs, outputs, api_name="ask")
+        question.submit(on_ask, inputs, outputs, api_visibility="private")
         cites.change(service.show, [state, cites], [article], api_visibility="private")
         clear.click(
-            lambda: ([], format_evidence(None), gr.update(choices=[], value=None), "", None),
+            lambda: ([], format_evidence(None), gr.update(choices=[], value=None), "", None, []),
             None,
-            [chat, evidence, cites, article, state],
+            [chat, evidence, cites, article, state, turns],
         )
     return demo
 
@@ -242,7 +299,7 @@ def _chinese_error(exc: BaseException) -> str:
     if isinstance(exc, IndexMismatchError):
         return "索引与当前版本或模型不一致，请运行 rag build seeds --full 重建索引。"
     if isinstance(exc, ModelError):
-        return "嵌入模型无法加载，请检查安装。"
+        return "模型无法加载，请检查安装（详见命令行输出）。"
     text = str(exc)
     # our ValueErrors carry a Chinese message first, an English gloss in brackets after it
     return (
