@@ -32,11 +32,29 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rag.index import build_index, default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
-    print(f"building index of {args.pages} into {index_dir} …", file=sys.stderr)
+    where = f" on Ray ({args.ray}, {args.ray_actors} actors)" if args.ray else ""
+    print(f"building index of {args.pages} into {index_dir}{where} …", file=sys.stderr)
     embedder = load_embedder(args.model)
-    report = build_index(
-        Path(args.pages), index_dir, embedder, full=args.full, progress=_progress()
-    )
+    progress = _progress()
+    if args.ray:
+        from functools import partial
+
+        from rag.distributed import RayEmbedder, ray_mapper
+        from rag.pages import read_pages
+
+        ray_embedder = RayEmbedder(embedder, args.ray, args.ray_actors, args.batch_size)
+        ray_embedder.progress = partial(progress, "embedding")
+        report = build_index(
+            Path(args.pages),
+            index_dir,
+            ray_embedder,
+            full=args.full,
+            read=partial(read_pages, mapper=ray_mapper),
+        )
+    else:
+        report = build_index(
+            Path(args.pages), index_dir, embedder, full=args.full, progress=progress
+        )
     print("\n".join(report.lines()))
     return 0
 
@@ -166,6 +184,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--index", help="index directory (default $RAG_INDEX_DIR or index/)")
     b.add_argument("--model", help="sentence-transformers model name or path (default: offline e5)")
     b.add_argument("--full", action="store_true", help="re-embed everything")
+    b.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="build on Ray: 'local' starts a runtime here, 'auto' joins $RAY_ADDRESS or a "
+        "running cluster, or a cluster address (pip install -e .[ray])",
+    )
+    b.add_argument("--ray-actors", type=int, default=2, help="embedding actors (--ray)")
+    b.add_argument("--batch-size", type=int, default=64, help="texts per actor call (--ray)")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("eval-segmentation", help="score article segmentation against gold")

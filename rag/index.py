@@ -236,15 +236,17 @@ def build_index(
     embedder: Embedder,
     full: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    read: Callable[[Path], list[Page]] = read_pages,
 ) -> BuildReport:
     """Build (or rebuild) the index of ``pages_dir`` into ``index_dir``.
 
     Without ``full``, vectors of chunks and sentences whose text did not change are taken
-    from the existing index instead of being embedded again.
+    from the existing index instead of being embedded again. ``read`` reads the pages folder
+    (``rag.distributed`` passes one that reads pages as Ray tasks).
     """
     t0 = time.perf_counter()
     with _staging(index_dir) as staging:
-        report = _build(pages_dir, index_dir, staging, embedder, full, progress)
+        report = _build(pages_dir, index_dir, staging, embedder, full, progress, read)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -256,9 +258,10 @@ def _build(
     embedder: Embedder,
     full: bool,
     progress: Callable[[str, int, int], None] | None,
+    read: Callable[[Path], list[Page]] = read_pages,
 ) -> BuildReport:
     """Build everything into ``staging``; ``index_dir`` is only read (for reusable vectors)."""
-    pages = read_pages(pages_dir)
+    pages = read(pages_dir)
     seg = segment(pages)
     articles = {a.article_id: a for a in seg.articles}
     sentences = sentences_of(seg.articles)
@@ -275,7 +278,9 @@ def _build(
     for i, k in enumerate(keys):
         if k in old and old[k].shape[0] == embedder.dim:
             vectors[i] = old[k]
-    batch = 256  # texts per call: sentence-transformers sorts each call by length, less padding
+    # texts per call: sentence-transformers sorts each call by length (less padding); an
+    # embedder that batches itself (Ray) takes them all at once
+    batch = int(getattr(embedder, "call_size", 256))
     for b in range(0, len(todo), batch):
         ids = todo[b : b + batch]
         vectors[ids] = embedder.encode_passages([all_texts[i] for i in ids])

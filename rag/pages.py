@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -488,10 +489,16 @@ def page_files(folder: Path) -> list[Path]:
     )
 
 
-def read_pages(folder: Path) -> list[Page]:
-    """Read every page file of ``folder`` (see :func:`read_page`), with manifest metadata."""
+PageMapper = Callable[[Callable[..., "Page"], list[tuple[Path, dict | None]]], list["Page"]]
+
+
+def read_pages(folder: Path, mapper: PageMapper | None = None) -> list[Page]:
+    """Read every page file of ``folder`` (see :func:`read_page`), with manifest metadata.
+
+    ``mapper(read_page, jobs)`` may run the reads elsewhere (Ray tasks); results in order."""
     manifest, manifest_warnings = load_manifest(folder)
-    pages = [read_page(p, manifest.get(p.stem)) for p in page_files(folder)]
+    jobs = [(p, manifest.get(p.stem)) for p in page_files(folder)]
+    pages = mapper(read_page, jobs) if mapper else [read_page(*job) for job in jobs]
     if manifest_warnings and pages:
         first = pages[0]
         pages[0] = Page(**{**first.__dict__, "warnings": first.warnings + tuple(manifest_warnings)})

@@ -2,7 +2,7 @@
 # Install the development tools and run lint, type checks and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev
+bash scripts/setup.sh dev,ray
 . .venv/bin/activate 2>/dev/null || true
 # The browser test drives Debian's Chromium (Playwright cannot download its own browser here);
 # a small CJK font makes its screenshots readable.
