@@ -184,8 +184,11 @@ def _key(text: str) -> str:
 # ----------------------------------------------------------------------------- build
 
 
-def _previous_vectors(index_dir: Path, model_name: str) -> dict[str, np.ndarray]:
-    """Vectors of the current index by text hash, when it was built by the same model."""
+def _previous_vectors(
+    index_dir: Path, model_name: str, dim: int
+) -> dict[str, tuple[np.ndarray, int]]:
+    """Rows of the current index's (memory-mapped) vectors by text hash, when it was built by
+    the same model: a rebuild copies them instead of embedding their texts again."""
     try:
         manifest = _read_json(index_dir / "manifest.json")
         if manifest.get("schema_version") != SCHEMA_VERSION:
@@ -193,17 +196,29 @@ def _previous_vectors(index_dir: Path, model_name: str) -> dict[str, np.ndarray]
         if manifest.get("model", {}).get("name") != model_name:
             return {}
         keys = _read_json(index_dir / "vector_keys.json")
-        vecs = np.concatenate(
-            [
-                np.load(index_dir / "chunk_vectors.npy", allow_pickle=False),
-                np.load(index_dir / "sentence_vectors.npy", allow_pickle=False),
-            ]
-        )
+        chunk = _load_vectors(index_dir / "chunk_vectors.npy")
+        sent = _load_vectors(index_dir / "sentence_vectors.npy")
     except (OSError, ValueError, KeyError):
         return {}
-    if len(keys) != len(vecs):
+    n = len(chunk)
+    if len(keys) != n + len(sent) or chunk.shape[1:] != (dim,) or sent.shape[1:] != (dim,):
         return {}
-    return dict(zip(keys, vecs, strict=False))
+    return {k: (chunk, i) if i < n else (sent, i - n) for i, k in enumerate(keys)}
+
+
+def _load_vectors(path: Path) -> np.ndarray:
+    """A float32 vector array, memory-mapped (an empty one read plainly)."""
+    arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    return arr if arr.size else np.load(path, allow_pickle=False)
+
+
+def _vector_file(path: Path, rows: int, dim: int) -> np.ndarray:
+    """A float32 ``.npy`` of ``rows`` x ``dim`` on disk, filled as vectors come."""
+    if rows == 0:
+        empty = np.zeros((0, dim), dtype=np.float32)
+        np.save(path, empty, allow_pickle=False)
+        return empty
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, dim))
 
 
 def _dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
@@ -271,23 +286,35 @@ def _build(
     chunk_texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
     sent_texts = [s.text for s in sentences]
     keys = [_key(t) for t in chunk_texts + sent_texts]
-    old = {} if full else _previous_vectors(index_dir, embedder.name)
+    old = {} if full else _previous_vectors(index_dir, embedder.name, embedder.dim)
     todo = [i for i, k in enumerate(keys) if k not in old]
     all_texts = chunk_texts + sent_texts
-    vectors = np.zeros((len(keys), embedder.dim), dtype=np.float32)
+    # vectors go to disk as they come (memory-mapped): never all of them in memory twice
+    n_chunks = len(chunks)
+    chunk_vecs = _vector_file(staging / "chunk_vectors.npy", n_chunks, embedder.dim)
+    sent_vecs = _vector_file(staging / "sentence_vectors.npy", len(sentences), embedder.dim)
+
+    def put(rows: list[int], vecs: np.ndarray) -> None:
+        rows_a = np.asarray(rows)
+        first = rows_a < n_chunks
+        chunk_vecs[rows_a[first]] = vecs[first]
+        sent_vecs[rows_a[~first] - n_chunks] = vecs[~first]
+
     for i, k in enumerate(keys):
-        if k in old and old[k].shape[0] == embedder.dim:
-            vectors[i] = old[k]
+        if k in old:
+            arr, row = old[k]
+            put([i], arr[row : row + 1])
     # texts per call: sentence-transformers sorts each call by length (less padding); an
     # embedder that batches itself (Ray) takes them all at once
     batch = int(getattr(embedder, "call_size", 256))
     for b in range(0, len(todo), batch):
         ids = todo[b : b + batch]
-        vectors[ids] = embedder.encode_passages([all_texts[i] for i in ids])
+        put(ids, np.asarray(embedder.encode_passages([all_texts[i] for i in ids])))
         if progress:
             progress("embedding", min(b + batch, len(todo)), len(todo))
-    chunk_vecs = vectors[: len(chunks)]
-    sent_vecs = vectors[len(chunks) :]
+    for arr in (chunk_vecs, sent_vecs):
+        if isinstance(arr, np.memmap):
+            arr.flush()
 
     report = BuildReport(
         pages=len(pages),
@@ -369,8 +396,7 @@ def _write_files(
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
     _write_json(tmp / "sentences.json", [asdict(s) for s in sentences])
     _write_json(tmp / "vector_keys.json", keys)
-    np.save(tmp / "chunk_vectors.npy", chunk_vecs, allow_pickle=False)
-    np.save(tmp / "sentence_vectors.npy", sent_vecs, allow_pickle=False)
+    # chunk_vectors.npy and sentence_vectors.npy were written while embedding
     faiss.write_index(_dense_index(chunk_vecs), str(tmp / "chunks.faiss"))
     tokens = [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
     _bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
@@ -468,8 +494,9 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
             for d in _read_json(index_dir / "chunks.json")
         ]
         sentences = [Sentence(**d) for d in _read_json(index_dir / "sentences.json")]
-        chunk_vecs = np.load(index_dir / "chunk_vectors.npy", allow_pickle=False)
-        sent_vecs = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
+        # memory-mapped: a large archive's vectors are paged in as questions touch them
+        chunk_vecs = _load_vectors(index_dir / "chunk_vectors.npy")
+        sent_vecs = _load_vectors(index_dir / "sentence_vectors.npy")
         dense = faiss.read_index(str(index_dir / "chunks.faiss"))
         bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
