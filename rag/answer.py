@@ -336,7 +336,7 @@ def answer_by_rules(rt: Runtime, a: _Asked) -> Answer:
 
 READER_WINDOWS = 4  # sentence windows the reader reads per question
 WINDOW_NEIGHBOURS = 1  # sentences either side of an evidence sentence
-MAX_WINDOW_CHARS = 360
+MAX_WINDOW_CHARS = 180  # about what one 160-token reader window holds beside a question
 EVIDENCE_WEIGHT = 6.0  # reader logits per unit of sentence evidence
 TYPE_WEIGHT = 2.0  # reader logits per unit of type fit
 MIN_READER_EVIDENCE = 0.3  # below this nothing in the archive answers

@@ -34,6 +34,10 @@ QUESTION_TOKENS = 32  # the question is cut to this many tokens
 STRIDE = 64  # context tokens shared by neighbouring windows of one long context
 MAX_ANSWER_TOKENS = 40
 ONNX_NAME = "reader.onnx"
+INT8_NAME = "reader.int8.onnx"  # the same model with int8 matrix products
+INT8_ENV = "RAG_READER_INT8"  # 1: answer with the int8 graph, 0: with the float one
+INT8_DEFAULT = False
+EXPORT_VERSION = 2  # 2: also an int8 graph; a new version exports readers again
 
 # Characters never worth keeping at either end of an answer span.
 _EDGE_PUNCT = set("，。、；：！？,.;:!?…—-·～~ \u3000\t\n\r")
@@ -230,9 +234,19 @@ class OnnxReader:
     Safe to call from several threads: ONNX Runtime sessions are thread-safe.
     """
 
-    def __init__(self, export_dir: Path, name: str | None = None, threads: int = 0) -> None:
+    def __init__(
+        self,
+        export_dir: Path,
+        name: str | None = None,
+        threads: int = 0,
+        int8: bool | None = None,
+    ) -> None:
         import onnxruntime as ort
 
+        if int8 is None:
+            int8 = os.environ.get(INT8_ENV, "1" if INT8_DEFAULT else "0") == "1"
+        graph = export_dir / INT8_NAME if int8 and (export_dir / INT8_NAME).is_file() else None
+        graph = graph or export_dir / ONNX_NAME
         self.name = name or export_dir.name
         self.tokenizer = load_tokenizer(export_dir)
         self.pad_id = pad_id_of(self.tokenizer)
@@ -242,12 +256,11 @@ class OnnxReader:
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
-                str(export_dir / ONNX_NAME), opts, providers=["CPUExecutionProvider"]
+                str(graph), opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(
-                f"cannot load the reader {export_dir / ONNX_NAME}: {exc}; "
-                f"delete {export_dir} to export it again"
+                f"cannot load the reader {graph}: {exc}; delete {export_dir} to export it again"
             ) from exc
         self.inputs = {i.name for i in self.session.get_inputs()}
 
@@ -303,7 +316,7 @@ def _export_dir_for(source: str) -> Path:
 
     from rag.embed import model_cache_dir
 
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"v{EXPORT_VERSION}:{source}".encode()).hexdigest()[:16]
     return model_cache_dir() / f"reader-{key}"
 
 

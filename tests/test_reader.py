@@ -228,6 +228,6 @@ def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
     spans = r.read("什么？", ["这是一个句子。"], top=3)
     assert spans and all(0 <= s.start < s.end <= 7 for s in spans)
     marker = json.loads(next((tmp_path / "cache").glob("reader-*/export.json")).read_text())
-    assert marker["max_logit_difference"] < 1e-2
+    assert marker["max_logit_difference_float"] < 1e-2
     with pytest.raises(Exception, match="does not exist"):
         load_reader(tmp_path / "missing")
