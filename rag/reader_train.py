@@ -248,11 +248,14 @@ def train(
     stop_after: float | None = None,
     threads: int | None = None,
     pack_only: bool = False,
+    max_steps: int | None = None,
 ) -> dict:
     """Train (or resume) a reader; write the packed weights and card to ``out`` when done.
 
     Returns the card. ``stop_after`` seconds ends this stage early (after a checkpoint), so a
-    long run can be done in several stages that each resume.
+    long run can be done in several stages that each resume. ``max_steps`` ends the run at
+    that step of the planned schedule (the learning rate then is not yet fully decayed), so a
+    run sized to the time at hand is still reproduced by one command.
     """
     import torch
 
@@ -345,11 +348,12 @@ def train(
     started = last_ckpt = last_eval = time.perf_counter()
     losses: list[float] = []
     model.train()
-    while step < total:
+    stop_at = min(total, max_steps) if max_steps else total
+    while step < stop_at:
         epoch, at = divmod(step, per_epoch)
         order = batches(feats, recipe.batch, recipe.seed + epoch)
         for idx in order[at:]:
-            if step >= total:
+            if step >= stop_at:
                 break
             rows = [feats.window(int(i)) for i in idx]
             width = max(len(r) for r in rows)
@@ -457,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=Recipe.lr)
     p.add_argument("--seed", type=int, default=Recipe.seed)
     p.add_argument("--stop-after", type=float, help="end this stage after N minutes")
+    p.add_argument("--max-steps", type=int, help="end the run at this step of the schedule")
     p.add_argument("--eval-every", type=float, default=20.0, help="minutes")
     p.add_argument(
         "--pack", action="store_true", help="only pack the last checkpoint into --out (no training)"
@@ -484,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every * 60,
         stop_after=args.stop_after * 60 if args.stop_after else None,
         pack_only=args.pack,
+        max_steps=args.max_steps,
     )
     print(json.dumps({k: card[k] for k in card if k != "curve"}, ensure_ascii=False, indent=2))
     return 0

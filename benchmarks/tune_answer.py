@@ -1,0 +1,95 @@
+"""Choose how ``rag.answer`` combines the reader with retrieval evidence, on public data only.
+
+Development questions: CMRC 2018 trial, asked through the whole pipeline over an index of the
+trial passages (``rag eval-reader --mode open`` builds one). Questions the archive cannot
+answer: CMRC 2018 *train* questions whose answers stand in none of the trial passages. The
+reader runs once per question (cached); each setting then only recombines scores. Prints F1 on
+the answerable questions, the share answered, and the share of foreign questions declined.
+
+Run: python benchmarks/tune_answer.py --index /tmp/cmrc_open/index [--n 1002] [--foreign 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import itertools
+from pathlib import Path
+
+from rag.evaluate import cmrc_f1, load_squad
+from rag.reader import load_reader
+from rag.retrieve import get_runtime
+
+A = importlib.import_module("rag.answer")  # the module (rag.answer is also the function)
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", required=True, help="index of the CMRC trial passages")
+    ap.add_argument("--n", type=int, default=1002)
+    ap.add_argument("--foreign", type=int, default=300)
+    args = ap.parse_args()
+    rt = get_runtime(args.index)
+    reader = load_reader()
+    trial = load_squad(DATA / "cmrc2018_trial.json")[: args.n]
+    passages = "\n".join({ex.context for ex in trial})
+    foreign = [
+        ex for ex in load_squad(DATA / "cmrc2018_train.json")[::7] if ex.answers[0] not in passages
+    ][: args.foreign]
+
+    def prepare(question: str):  # type: ignore[no-untyped-def]
+        a = A._ask(rt, question, 5)
+        wins = A._windows(rt, a.scored) if a.scored else []
+        spans = reader.read(a.searched, [w.text for w in wins], top=20) if wins else []
+        return a, wins, spans
+
+    cached_trial = [(prepare(ex.question), ex) for ex in trial]
+    cached_foreign = [prepare(ex.question) for ex in foreign]
+
+    def decide(a, wins, spans) -> str | None:  # type: ignore[no-untyped-def]
+        if not a.scored or a.scored[0].score < A.MIN_READER_EVIDENCE:
+            return None
+        evidence = {c.sentence.sentence_id: c.score for c in a.scored}
+        cands = A._candidates(rt, a.searched, a.qtype, wins, spans, evidence)
+        if not cands:
+            return None
+        top = cands[0]
+        if top.span.margin < A.NULL_MARGIN and top.evidence < A.SURE_EVIDENCE:
+            return None
+        return top.sentence.text[top.start : top.end]
+
+    grid = itertools.product(
+        (0.0, 3.0, 6.0, 10.0),  # EVIDENCE_WEIGHT
+        (0.0, 2.0),  # TYPE_WEIGHT
+        (-2.0, 0.0, 2.0),  # NULL_MARGIN
+        (0.6, 0.75, 1.0),  # SURE_EVIDENCE
+        (0.2, 0.3, 0.4),  # MIN_READER_EVIDENCE
+    )
+    print("evidence type null sure min |  F1   answered | foreign declined")
+    rows = []
+    for ev, ty, nm, sure, low in grid:
+        A.EVIDENCE_WEIGHT, A.TYPE_WEIGHT, A.NULL_MARGIN = ev, ty, nm
+        A.SURE_EVIDENCE, A.MIN_READER_EVIDENCE = sure, low
+        preds = [decide(*c) for c, _ in cached_trial]
+        f1 = (
+            100
+            * sum(
+                cmrc_f1(p or "", list(ex.answers))
+                for p, (_, ex) in zip(preds, cached_trial, strict=True)
+            )
+            / max(len(trial), 1)
+        )
+        answered = sum(p is not None for p in preds) / max(len(trial), 1)
+        declined = sum(decide(*c) is None for c in cached_foreign) / max(len(foreign), 1)
+        rows.append((f1, answered, declined, ev, ty, nm, sure, low))
+    rows.sort(key=lambda r: -(r[0] / 100 + r[2]))
+    for f1, answered, declined, ev, ty, nm, sure, low in rows[:25]:
+        print(
+            f"{ev:8.1f} {ty:4.1f} {nm:4.1f} {sure:4.2f} {low:4.2f} | {f1:5.1f}  {answered:6.3f}  "
+            f"| {declined:6.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
