@@ -181,7 +181,7 @@ def server(seed_index):
 
 
 @pytest.mark.slow
-def test_browser_question_answer_citation_article(server, tmp_path: Path):
+def test_browser_question_dialogue_date_filter(server, tmp_path: Path):
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("Debian's chromium is not installed (scripts/test.sh installs it)")
     from playwright.sync_api import sync_playwright
@@ -194,20 +194,44 @@ def test_browser_question_answer_citation_article(server, tmp_path: Path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         box = page.locator("#question textarea")
-        box.fill("西海岸新区首批成立了哪些产业链党建联盟？")
-        box.press("Enter")
         chat = page.locator("#chat")
-        chat.get_by_text("智能家电、高端化工、船舶海工、芯屏、影视、基因科技").first.wait_for(
-            timeout=90_000
-        )
-        assert chat.locator("strong", has_text="基因科技").count() >= 1  # the span is emphasised
-        assert "把“红色引擎”建在产业链上" in chat.inner_text()
-        assert "000_700bdcd828e48fcd" in chat.inner_text()
+
+        def ask(question: str, expect: str) -> None:
+            box.fill(question)
+            box.press("Enter")
+            chat.get_by_text(expect).last.wait_for(timeout=120_000)
+
+        # a question: the span emphasised, the citation named as a reader would, the article
+        ask("西海岸新区首批成立了哪些产业链党建联盟？", "基因科技")
+        assert chat.locator("strong", has_text="基因科技").count() >= 1
+        assert "把“红色引擎”建在产业链上 · 8月11日 · 第1版" in chat.inner_text()
         page.locator("#citations label").first.click()
         article = page.locator("#article")
-        article.get_by_text("版面 003_f95bffb9c810cf88").first.wait_for(timeout=30_000)
+        article.get_by_text("第2版").first.wait_for(timeout=30_000)
         assert "把“红色引擎”建在产业链上" in article.inner_text()
         assert article.locator("mark").count() >= 1
+        assert "003_f95bffb9c810cf88" not in article.inner_text()
+
+        # a three-turn conversation after 清空对话: the follow-up is understood and answered
+        page.get_by_role("button", name="清空对话").click()
+        page.wait_for_function("!document.querySelector('#chat').innerText.includes('基因科技')")
+        ask("变频控制产业园计划建在哪个街道？", "隐珠街道")
+        ask("装备制造产业园呢？", "理解为：装备制造产业园计划建在哪个街道？")
+        chat.locator("strong", has_text="铁山街道").last.wait_for(timeout=30_000)
+        evidence = page.locator("#evidence")
+        assert evidence.locator("mark", has_text="铁山街道").count() >= 1
+        ask("那日韩产业园呢？", "理解为：日韩产业园计划建在哪个街道？")
+        assert chat.inner_text().count("理解为") == 2
+        page.screenshot(path=str(tmp_path / "dialogue.png"), full_page=True)
+
+        # the date filter: only 7月18日 pages, so an 8月11日 answer is not found there
+        page.get_by_role("button", name="清空对话").click()
+        for sel in ("#date-from", "#date-to"):
+            page.locator(f"{sel} input").click()
+            page.locator(f"{sel} [role=option]", has_text="7月18日").click()
+        ask("西海岸新区首批成立了哪些产业链党建联盟？", "档案中没有找到答案")
+        titles = [t.inner_text() for t in page.locator("#evidence .ev-title").all()]
+        assert titles and all("7月18日" in t for t in titles)
         shot = tmp_path / "chat.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
@@ -232,7 +256,7 @@ def test_twenty_concurrent_questions_are_all_answered(server):
 
     def ask(q: str) -> tuple[float, str]:
         t0 = time.perf_counter()
-        result = client.predict(q, [], 5, api_name="/ask")
+        result = client.predict(q, [], 5, "", "", api_name="/ask")
         return time.perf_counter() - t0, str(result[0][-1]["content"])
 
     with ThreadPoolExecutor(max_workers=20) as pool:
