@@ -18,7 +18,8 @@ def _progress():  # type: ignore[no-untyped-def]
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in bar:
-            bar[stage] = tqdm(total=total, desc=stage, unit="text", file=sys.stderr)
+            unit = {"pages": "page", "chunks": "chunk"}.get(stage, "text")
+            bar[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr)
         b = bar[stage]
         b.update(done - b.n)
         if done >= total:
@@ -32,8 +33,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rag.index import build_index, default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
-    where = f" on Ray ({args.ray}, {args.ray_actors} actors)" if args.ray else ""
-    print(f"building index of {args.pages} into {index_dir}{where} …", file=sys.stderr)
     embedder = load_embedder(args.model)
     progress = _progress()
     if args.ray:
@@ -43,18 +42,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         from rag.pages import read_pages
 
         ray_embedder = RayEmbedder(embedder, args.ray, args.ray_actors, args.batch_size)
-        ray_embedder.progress = partial(progress, "embedding")
+        ray_embedder.progress = partial(progress, "embedding")  # as vectors arrive
         report = build_index(
             Path(args.pages),
             index_dir,
             ray_embedder,
             full=args.full,
+            progress=progress,  # pages and chunks; the actors report the embedding
             read=partial(read_pages, mapper=ray_mapper),
         )
     else:
         report = build_index(
             Path(args.pages), index_dir, embedder, full=args.full, progress=progress
         )
+    print(f"index: {index_dir.resolve()}" + (f" (built on Ray: {args.ray})" if args.ray else ""))
     print("\n".join(report.lines()))
     return 0
 

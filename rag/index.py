@@ -277,10 +277,14 @@ def _build(
 ) -> BuildReport:
     """Build everything into ``staging``; ``index_dir`` is only read (for reusable vectors)."""
     pages = read(pages_dir)
+    if progress:
+        progress("pages", len(pages), len(pages))
     seg = segment(pages)
     articles = {a.article_id: a for a in seg.articles}
     sentences = sentences_of(seg.articles)
     chunks = chunk_sentences(sentences)
+    if progress:
+        progress("chunks", len(chunks), len(chunks))
     warnings = [w for p in pages for w in p.warnings] + seg.warnings
 
     chunk_texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
@@ -310,7 +314,7 @@ def _build(
     for b in range(0, len(todo), batch):
         ids = todo[b : b + batch]
         put(ids, np.asarray(embedder.encode_passages([all_texts[i] for i in ids])))
-        if progress:
+        if progress and not hasattr(embedder, "progress"):  # Ray's reports as vectors arrive
             progress("embedding", min(b + batch, len(todo)), len(todo))
     for arr in (chunk_vecs, sent_vecs):
         if isinstance(arr, np.memmap):
