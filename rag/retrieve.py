@@ -233,9 +233,15 @@ class Focus:
 
 
 def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[int]:
-    """Chunks whose article's date satisfies ``match``."""
-    arts = rt.index.articles
-    return frozenset(c.chunk_id for c in rt.index.chunks if match(arts[c.article_id].date))
+    """Chunks whose article's date satisfies ``match`` (chunk ids grouped by date once)."""
+    by_date: dict[str | None, list[int]] | None = getattr(rt, "_by_date", None)
+    if by_date is None:
+        by_date = {}
+        arts = rt.index.articles
+        for c in rt.index.chunks:
+            by_date.setdefault(arts[c.article_id].date, []).append(c.chunk_id)
+        rt._by_date = by_date  # type: ignore[attr-defined]
+    return frozenset(i for date, ids in by_date.items() if match(date) for i in ids)
 
 
 def ranked_chunks(
