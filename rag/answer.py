@@ -353,32 +353,42 @@ class _Window:
 
 
 def _windows(rt: Runtime, scored: list[_Scored]) -> list[_Window]:
-    """The best evidence sentences, each with its neighbours; overlapping windows merged."""
+    """The best evidence sentences, each with its neighbours as far as a window holds them;
+    a sentence already inside a window costs nothing; windows merge when the union fits."""
     index = rt.index
     best = scored[0].score if scored else 0.0
-    spans: list[tuple[str, int, int, float]] = []  # article, first, last position, evidence
+    spans: list[list] = []  # [article id, first position, last position, evidence]
+
+    def size(aid: str, first: int, last: int) -> int:
+        sids = index.article_sentences[aid][first : last + 1]
+        return sum(len(index.sentences[i].text) for i in sids)
+
     for cand in scored:
         if len(spans) >= READER_WINDOWS or cand.score < 0.5 * best:
             break
-        sid = cand.sentence.sentence_id
-        art = index.article_sentences[cand.sentence.article_id]
-        pos = art.index(sid)
+        aid = cand.sentence.article_id
+        art = index.article_sentences[aid]
+        pos = art.index(cand.sentence.sentence_id)
+        if any(a == aid and f <= pos <= last for a, f, last, _ in spans):
+            continue
         lo, hi = max(0, pos - WINDOW_NEIGHBOURS), min(len(art) - 1, pos + WINDOW_NEIGHBOURS)
-        merged = False
-        for n, (a, f, last, ev) in enumerate(spans):
-            if a == cand.sentence.article_id and lo <= last + 1 and hi >= f - 1:
-                spans[n] = (a, min(f, lo), max(last, hi), ev)
-                merged = True
+        while size(aid, lo, hi) > MAX_WINDOW_CHARS and (lo < pos or hi > pos):
+            # drop the longer neighbour; the evidence sentence always stays
+            left = len(index.sentences[art[lo]].text) if lo < pos else -1
+            right = len(index.sentences[art[hi]].text) if hi > pos else -1
+            lo, hi = (lo + 1, hi) if left >= right else (lo, hi - 1)
+        for w in spans:
+            a, f, last, _ = w
+            joined = a == aid and lo <= last + 1 and hi >= f - 1
+            if joined and size(aid, min(f, lo), max(last, hi)) <= MAX_WINDOW_CHARS:
+                w[1], w[2] = min(f, lo), max(last, hi)
                 break
-        if not merged:
-            spans.append((cand.sentence.article_id, lo, hi, cand.score))
+        else:
+            spans.append([aid, lo, hi, cand.score])
     out = []
     for aid, first, last, ev in spans:
         sids = index.article_sentences[aid][first : last + 1]
         texts = [index.sentences[i].text for i in sids]
-        while len(texts) > 1 and sum(map(len, texts)) > MAX_WINDOW_CHARS:
-            # drop the neighbour farther from the evidence: keep the middle
-            sids, texts = (sids[1:], texts[1:]) if len(texts) % 2 else (sids[:-1], texts[:-1])
         starts, at = [], 0
         for t in texts:
             starts.append(at)
