@@ -347,7 +347,7 @@ def resolve(question: str, history: Sequence[Turn]) -> Resolution:
     if m and len(m.group("x")) <= 20 and not _ASKS.search(m.group("x")):
         new = m.group("x")
         if not any(w in PRONOUNS for w in pos_tag_words(new)):
-            return Resolution(_swap_subject(prev.question, new), "ellipsis", None)
+            return Resolution(_swap_subject(prev.question, new), "ellipsis", prefer)
 
     # pronouns and demonstratives: the thing they point to
     pronoun = next((w for w in words if w in PRONOUNS), None)

@@ -455,7 +455,6 @@ def extract_span(q: QuestionType, question: str, sentence: str) -> tuple[int, in
 
 
 _ANY_NUMBER = re.compile(rf"{_NUM}|[几数多]")
-_PERSON_NAME = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")
 
 
 def type_fit(q: QuestionType, span: str) -> float:
@@ -474,9 +473,14 @@ def type_fit(q: QuestionType, span: str) -> float:
             return 1.0
         return 0.0 if re.search(r"\d|[年月日]", s) else -1.0
     if q.kind == "person":
+        # 谁 asks for a person or a body (由谁负责 → an office): no figures, no clauses
         if re.search(r"\d", s):
             return -1.0
-        return 0.5 if _PERSON_NAME.match(s) or len(s) <= 12 else -0.5
+        return -0.5 if len(s) > 30 or re.search(r"[，。；]", s) else 0.0
     if q.kind in ("place", "org"):
         return -0.5 if len(s) > 30 or re.search(r"[，。；]", s) else 0.0
+    if q.kind == "list":
+        if re.search(r"[、]|[^，。；]和[^，。；]|及|以及", s):
+            return 1.0  # an enumeration
+        return -1.0 if _QUANTITY.fullmatch(s) else 0.0  # a count is not the list asked for
     return 0.0
