@@ -337,11 +337,11 @@ def answer_by_rules(rt: Runtime, a: _Asked) -> Answer:
 READER_WINDOWS = 4  # sentence windows the reader reads per question
 WINDOW_NEIGHBOURS = 1  # sentences either side of an evidence sentence
 MAX_WINDOW_CHARS = 180  # about what one 160-token reader window holds beside a question
-EVIDENCE_WEIGHT = 6.0  # reader logits per unit of sentence evidence
+EVIDENCE_WEIGHT = 10.0  # reader logits per unit of sentence evidence (benchmarks/tune_answer.py)
 TYPE_WEIGHT = 2.0  # reader logits per unit of type fit
-MIN_READER_EVIDENCE = 0.3  # below this nothing in the archive answers
+MIN_READER_EVIDENCE = 0.4  # below this nothing in the archive answers
 SURE_EVIDENCE = 0.75  # at or above this the reader's "no answer" is overruled
-NULL_MARGIN = 0.0  # span score minus no-answer score needed when evidence is middling
+NULL_MARGIN = 2.0  # span score minus no-answer score needed when evidence is middling
 
 
 @dataclass(frozen=True)

@@ -385,8 +385,8 @@ def load_squad(path: Path, convert: Callable[[str], str] | None = None) -> list[
             same_len = len(ctx) == len(para["context"])
             for qa in para["qas"]:
                 answers = [a for a in qa.get("answers", []) if a.get("text", "").strip()]
-                if not answers:
-                    continue
+                if not answers or not str(qa.get("question", "")).strip():
+                    continue  # no gold answer, or no question (CMRC trial has one)
                 texts = tuple(conv(a["text"]) for a in answers)
                 hint = int(answers[0].get("answer_start", 0)) if same_len else 0
                 start = _locate(ctx, texts[0], hint)
