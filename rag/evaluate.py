@@ -452,29 +452,37 @@ def reader_closed(reader: object) -> Callable[[str, str], str]:
     return best
 
 
-def score_closed(
-    examples: list[Example], extract: Callable[[str, str], str], name: str
+def _tally(
+    mode: str, name: str, examples: list[Example], predict: Callable[[Example], tuple[str, bool]]
 ) -> ReaderScore:
-    """Score ``extract(question, context) -> answer`` with each passage given."""
-    ems, f1s, times, answered = [], [], [], 0
+    """Time ``predict(example) -> (answer, cites the question's passage)`` and score it."""
+    ems, f1s, times, answered, right = [], [], [], 0, 0
     for ex in examples:
         t0 = time.perf_counter()
-        pred = extract(ex.question, ex.context)
+        pred, cited = predict(ex)
         times.append((time.perf_counter() - t0) * 1000)
         answered += bool(pred)
+        right += cited
         ems.append(cmrc_em(pred, list(ex.answers)))
         f1s.append(cmrc_f1(pred, list(ex.answers)))
     n = max(len(examples), 1)
     return ReaderScore(
-        "closed",
+        mode,
         name,
         len(examples),
         100 * sum(ems) / n,
         100 * sum(f1s) / n,
         answered / n,
-        0.0,
+        right / n,
         statistics.median(times) if times else 0.0,
     )
+
+
+def score_closed(
+    examples: list[Example], extract: Callable[[str, str], str], name: str
+) -> ReaderScore:
+    """Score ``extract(question, context) -> answer`` with each passage given."""
+    return _tally("closed", name, examples, lambda ex: (extract(ex.question, ex.context), False))
 
 
 def passage_page_id(passage: int) -> str:
@@ -495,26 +503,12 @@ def score_open(
     examples: list[Example], answer_fn: Callable[[str], object], name: str
 ) -> ReaderScore:
     """Score ``answer_fn(question) -> rag.Answer`` over an index of the examples' passages."""
-    ems, f1s, times, answered, right = [], [], [], 0, 0
-    for ex in examples:
-        t0 = time.perf_counter()
+
+    def predict(ex: Example) -> tuple[str, bool]:
         ans = answer_fn(ex.question)
-        times.append((time.perf_counter() - t0) * 1000)
         found = bool(getattr(ans, "found", False))
-        pred = ans.text if found else ""  # type: ignore[attr-defined]
-        answered += found
         cits = list(getattr(ans, "citations", []))
-        right += bool(cits) and cits[0].page == passage_page_id(ex.passage)
-        ems.append(cmrc_em(pred, list(ex.answers)))
-        f1s.append(cmrc_f1(pred, list(ex.answers)))
-    n = max(len(examples), 1)
-    return ReaderScore(
-        "open",
-        name,
-        len(examples),
-        100 * sum(ems) / n,
-        100 * sum(f1s) / n,
-        answered / n,
-        right / n,
-        statistics.median(times) if times else 0.0,
-    )
+        cited = bool(cits) and cits[0].page == passage_page_id(ex.passage)
+        return (ans.text if found else "", cited)  # type: ignore[attr-defined]
+
+    return _tally("open", name, examples, predict)
