@@ -352,7 +352,7 @@ def retrieve(
     q = clean_query(query)
     rt = get_runtime(index_dir)
     focus = Focus(allowed=dated_filter(rt, date_range))
-    if k <= 0 or not rt.index.chunks:
+    if not rt.index.chunks:
         return []
     qv = rt.embedder.encode_queries([q])[0]
     return hits_from(rt, ranked_chunks(rt, q, qv, focus=focus), k)
