@@ -129,7 +129,7 @@ def _score_sentences(
     rank_of: dict[int, int] = {}
     for rank, cid in enumerate(chunk_ids):
         chunk = index.chunks[cid]
-        art_ids = index.article_sentences.get(chunk.article_id, [])
+        art_ids: Sequence[int] = index.article_sentences.get(chunk.article_id, range(0))
         ids = list(chunk.sentence_ids)
         if ids and ids[-1] in art_ids:
             pos = art_ids.index(ids[-1])
@@ -140,7 +140,7 @@ def _score_sentences(
     for sid in rank_of:
         s = index.sentences[sid]
         dense = float(index.sentence_vectors[sid] @ qv)
-        header = index.article_header.get(s.article_id, "")
+        header = index.articles.header_of(s.article_id)
         lexical = lexical_coverage(s.text, weights, header)
         own[sid] = sentence_score(lexical, dense) - 0.01 * rank_of[sid]
         if s.article_id == prefer_article:

