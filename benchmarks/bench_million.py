@@ -161,6 +161,25 @@ def make(n_chunks: int, out: Path) -> None:
     _write_json(out / "manifest.json", manifest)
 
 
+def rebuild_dense(path: Path) -> None:
+    """Rebuild ``chunks.faiss`` of an index made before, with today's :func:`dense_plan`."""
+    import faiss
+
+    from rag.index import _dense_index, _load_vectors, _read_json, _write_json, dense_plan
+
+    vectors = _load_vectors(path / "chunk_vectors.npy")
+    manifest = _read_json(path / "manifest.json")
+    plan = dense_plan(len(vectors), vectors.shape[1])
+    if plan["type"] == manifest.get("dense", {}).get("type"):  # search settings only
+        _write_json(path / "manifest.json", {**manifest, "dense": plan})
+        return
+    t0 = time.perf_counter()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    faiss.write_index(_dense_index(vectors, plan), str(path / "chunks.faiss"))
+    print(f"{plan['type']} built in {time.perf_counter() - t0:.0f} s", flush=True)
+    _write_json(path / "manifest.json", {**manifest, "dense": plan})
+
+
 def measure(path: Path) -> None:
     """Load ``path`` in this (fresh) process and print the serving figures."""
     from rag.evaluate import read_jsonl
@@ -177,15 +196,21 @@ def measure(path: Path) -> None:
     qa = Path("../shared/eval/qa_dev.jsonl")
     questions = [r["question"] for r in read_jsonl(qa)] if qa.is_file() else []
     questions += [index.sentences[i * 7919 % len(index.sentences)].text[:30] for i in range(40)]
-    search(rt, questions[0], 5)
-    times = []
-    for _ in range(3):
+
+    def timed() -> list[float]:
+        out = []
         for q in questions:
             t = time.perf_counter()
             search(rt, q, 5)
-            times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    p50, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
+            out.append((time.perf_counter() - t) * 1000)
+        return sorted(out)
+
+    def pct(times: list[float]) -> tuple[float, float]:
+        return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+    # the first pass pages the graph and vectors in from disk; the later ones are steady state
+    c50, c95 = pct(timed())
+    p50, p95 = pct(sorted(timed() + timed() + timed()))
     serving = _rss_mb()
     peak = _rss_mb("VmHWM")
 
@@ -242,6 +267,8 @@ def measure(path: Path) -> None:
                 "peak_rss_mb": round(peak),
                 "retrieve_p50_ms": round(p50, 1),
                 "retrieve_p95_ms": round(p95, 1),
+                "first_pass_p50_ms": round(c50, 1),
+                "first_pass_p95_ms": round(c95, 1),
                 "recall_at_10": round(recall, 3),
                 "bm25s_p50_ms": round(statistics.median(lex), 1),
                 "questions": len(questions),
@@ -257,6 +284,9 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=1_000_000)
     ap.add_argument("--dir", default="/tmp/million")
     ap.add_argument("--measure", action="store_true", help="only measure (in this process)")
+    ap.add_argument(
+        "--rebuild-dense", action="store_true", help="rebuild only the FAISS index (new plan)"
+    )
     args = ap.parse_args()
     path = Path(args.dir)
     if args.measure:
@@ -264,6 +294,8 @@ def main() -> None:
         return
     if not (path / "manifest.json").is_file():
         make(args.chunks, path)
+    elif args.rebuild_dense:
+        rebuild_dense(path)
     # a fresh process: its RSS is what a server holding this index would hold
     subprocess.run([sys.executable, __file__, "--dir", str(path), "--measure"], check=True)
 

@@ -248,8 +248,8 @@ def _onnx_session(path: Path, ort):  # type: ignore[no-untyped-def]
     # pre-packing copies every weight matrix into the heap (~90 MB more); the gain in speed
     # is within this machine's noise (benchmarks/bench_build.py)
     opts.add_session_config_entry("session.disable_prepacking", "1")
-    # no arena: activations of a batch of long passages are freed after it, not kept for good
-    opts.enable_cpu_mem_arena = False
+    # the arena stays on: it keeps the largest batch's activations for reuse, and
+    # encode_passages bounds that batch (rows x length); without it glibc keeps more
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types

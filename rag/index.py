@@ -40,15 +40,29 @@ from rag.chunks import (
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.pages import Page, read_pages
-from rag.tables import ArticleTable, ChunkTable, CodeView, SentenceTable
+from rag.tables import ArticleTable, ChunkTable, CodeView, SentenceTable, random_access
 from rag.tokenize import tokenize
 
 SCHEMA_VERSION = 2  # 2: columnar tables (rag.tables) instead of JSON lists
 INDEX_ENV = "RAG_INDEX_DIR"
 HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
-SQ8_THRESHOLD = 300_000  # chunks; above this the HNSW graph holds 8-bit codes (dense_plan)
+SQ8_THRESHOLD = 2_000_000  # chunks; above this the HNSW graph holds 8-bit codes (dense_plan)
 HNSW_M = 32
-HNSW_EF_SEARCH = 512  # recall@10 0.975 of exact at 100 000 chunks (bench_query.py)
+HNSW_EF_SEARCH = 512  # recall@10 0.97 of exact at 100 000 chunks (bench_query.py)
+HNSW_EF_SEARCH_MAX = 4096
+
+
+def ef_construction(n: int) -> int:
+    """HNSW build breadth: a better graph for large archives, where search breadth costs most."""
+    return 80 if n <= 250_000 else 200
+
+
+def ef_search(n: int) -> int:
+    """HNSW search breadth for ``n`` vectors: 512 up to 250 000, then growing with the size
+    (at 1 000 000: 2048, recall@10 0.95 of exact on bench_million.py's near-tied data)."""
+    return int(min(HNSW_EF_SEARCH_MAX, HNSW_EF_SEARCH * max(1, -(-n // 250_000))))
+
+
 TOKENIZER = "jieba.cut_for_search"
 BUILD_HINT = "rag build <pages-folder> --index {path}"
 
@@ -212,7 +226,10 @@ def _previous_vectors(
 def _load_vectors(path: Path) -> np.ndarray:
     """A float32 vector array, memory-mapped (an empty one read plainly)."""
     arr = np.load(path, allow_pickle=False, mmap_mode="r")
-    return arr if arr.size else np.load(path, allow_pickle=False)
+    if not arr.size:
+        return np.load(path, allow_pickle=False)
+    random_access(arr)
+    return arr
 
 
 def _vector_file(path: Path, rows: int, dim: int) -> np.ndarray:
@@ -236,18 +253,22 @@ def dense_plan(n: int, dim: int) -> dict:
         return {
             "type": "hnsw",
             "M": HNSW_M,
-            "efSearch": HNSW_EF_SEARCH,
+            "efSearch": ef_search(n),
+            "efConstruction": ef_construction(n),
             "reason": f"{n} chunks > {HNSW_THRESHOLD}: exact search grows linearly; an HNSW "
-            f"graph over float vectors (~{flat_mb:.0f} MB) answers in milliseconds",
+            f"graph over the float vectors (~{flat_mb:.0f} MB, memory-mapped when served) "
+            "answers in milliseconds",
         }
     return {
         "type": "hnsw-sq8",
         "M": HNSW_M,
-        "efSearch": HNSW_EF_SEARCH,
+        "efSearch": ef_search(n),
+        "efConstruction": ef_construction(n),
         "rerank": "exact, memory-mapped float vectors",
-        "reason": f"{n} chunks > {SQ8_THRESHOLD}: float vectors in the graph would hold "
-        f"~{flat_mb:.0f} MB in memory; 8-bit codes hold a quarter of that, and the candidates "
-        "are re-scored with the exact vectors, which stay on disk (memory-mapped)",
+        "reason": f"{n} chunks > {SQ8_THRESHOLD}: the float vectors (~{flat_mb:.0f} MB) would "
+        "no longer stay in memory beside everything else, and a search touching the disk is "
+        "slow; 8-bit codes need a quarter of that, and the candidates are re-scored with the "
+        "exact vectors",
     }
 
 
@@ -260,11 +281,11 @@ def _dense_index(vectors: np.ndarray, plan: dict | None = None):  # type: ignore
     index: Any
     if plan["type"] == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
+        index.hnsw.efConstruction = int(plan.get("efConstruction", ef_construction(len(vectors))))
     elif plan["type"] == "hnsw-sq8":
         qt: Any = faiss.ScalarQuantizer.QT_8bit
         index = faiss.IndexHNSWSQ(dim, qt, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 40
+        index.hnsw.efConstruction = int(plan.get("efConstruction", ef_construction(len(vectors))))
         # the 8-bit range of each dimension comes from a sample of the vectors
         rows = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 65536), False)
         index.train(np.ascontiguousarray(vectors[np.sort(rows)], dtype=np.float32))
@@ -275,7 +296,7 @@ def _dense_index(vectors: np.ndarray, plan: dict | None = None):  # type: ignore
         for a in range(0, len(vectors), step):
             index.add(np.ascontiguousarray(vectors[a : a + step], dtype=np.float32))
     if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.hnsw.efSearch = int(plan.get("efSearch", ef_search(len(vectors))))
     return index
 
 
@@ -551,8 +572,11 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
         # memory-mapped: a large archive's vectors are paged in as questions touch them
         chunk_vecs = _load_vectors(index_dir / "chunk_vectors.npy")
         sent_vecs = _load_vectors(index_dir / "sentence_vectors.npy")
-        dense = faiss.read_index(str(index_dir / "chunks.faiss"))
-        bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
+        # memory-mapped, read-only: the graph and its vectors are paged in as searches go
+        dense = faiss.read_index(str(index_dir / "chunks.faiss"), faiss.IO_FLAG_MMAP_IFC)
+        bm25 = bm25s.BM25.load(
+            str(index_dir / "bm25"), allow_pickle=False, show_progress=False, mmap=True
+        )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexMismatchError(
             f"index at {index_dir} is damaged ({exc}); rebuild: {hint}"
@@ -566,7 +590,9 @@ def load_index(index_dir: Path, model_name: str | None = None) -> Index:
     ):
         raise IndexMismatchError(f"index at {index_dir} is inconsistent; rebuild: {hint}")
     if hasattr(dense, "hnsw"):
-        dense.hnsw.efSearch = HNSW_EF_SEARCH
+        dense.hnsw.efSearch = int(
+            manifest.get("dense", {}).get("efSearch", ef_search(dense.ntotal))
+        )
     return Index(
         path=index_dir,
         manifest=manifest,

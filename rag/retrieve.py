@@ -7,6 +7,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +247,19 @@ def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[
     return frozenset(i for date, ids in by_date.items() if match(date) for i in ids)
 
 
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
+
+
+def _lexical(index: Index, query: str, k: int) -> list[int]:
+    """The ``k`` best chunks by BM25 over the query's jieba tokens (positive scores only)."""
+    vocab = getattr(index.bm25, "vocab_dict", None) or {}
+    tokens = [t for t in tokenize(query) if t in vocab]
+    if not tokens:
+        return []
+    docs, scores = index.bm25.retrieve([tokens], k=k, show_progress=False)
+    return [int(d) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+
+
 def ranked_chunks(
     rt: Runtime,
     query: str,
@@ -266,6 +280,8 @@ def ranked_chunks(
     depth = min(depth, n)
     # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
     reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
+    # the lexical search runs beside the dense one (FAISS releases the GIL while it searches)
+    lexical = _POOL.submit(_lexical, index, query, reach)
     _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
     found = [int(i) for i in dense_ids[0] if i >= 0]
     if index.coded_vectors and found:
@@ -273,16 +289,7 @@ def ranked_chunks(
         exact = index.chunk_vectors[found] @ qv
         found = [found[j] for j in np.argsort(-exact, kind="stable")]
     dense_rank = [i for i in found if allowed is None or i in allowed]
-    lexical_rank: list[int] = []
-    vocab = getattr(index.bm25, "vocab_dict", None) or {}
-    tokens = [t for t in tokenize(query) if t in vocab]
-    if tokens:
-        docs, scores = index.bm25.retrieve([tokens], k=reach, show_progress=False)
-        lexical_rank = [
-            int(d)
-            for d, s in zip(docs[0], scores[0], strict=False)
-            if s > 0 and (allowed is None or int(d) in allowed)
-        ]
+    lexical_rank = [d for d in lexical.result() if allowed is None or d in allowed]
     fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
     top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
     if not top:

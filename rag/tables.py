@@ -11,6 +11,7 @@ each made when asked for.
 from __future__ import annotations
 
 import json
+import mmap
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,14 @@ import numpy as np
 
 from rag.articles import Article
 from rag.chunks import Chunk, Sentence
+
+
+def random_access(arr: np.ndarray) -> None:
+    """Tell the kernel a memory-mapped array is read at random: no read-ahead, so a question
+    that touches a few rows pages in a few pages, not hundreds of kilobytes around each."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mm.madvise(mmap.MADV_RANDOM)
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
@@ -65,6 +74,7 @@ class TextColumn:
         path = _named(prefix, ".utf8")
         size = path.stat().st_size
         blob = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        random_access(blob)
         offsets = _load(_named(prefix, ".offsets.npy"))
         if len(offsets) == 0 or int(offsets[-1]) != size:
             raise ValueError(f"{path} does not match its offsets")

@@ -68,10 +68,9 @@ def test_damaged_table_is_refused_with_the_fix(seed_index, tmp_path):
 
 def test_structure_is_chosen_by_size_and_explained():
     assert dense_plan(1_000, 384)["type"] == "flat-ip"
-    assert dense_plan(100_000, 384)["type"] == "hnsw"
-    big = dense_plan(1_000_000, 384)
+    assert dense_plan(1_000_000, 384)["type"] == "hnsw"
+    big = dense_plan(SQ8_THRESHOLD + 1, 384)
     assert big["type"] == "hnsw-sq8" and "memory" in big["reason"]
-    assert SQ8_THRESHOLD < 1_000_000
 
 
 def test_sq8_graph_finds_the_exact_neighbours():
