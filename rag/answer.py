@@ -36,6 +36,7 @@ from rag.retrieve import (
     page_label,
     ranked_chunks,
     sentence_score,
+    start_lexical,
     term_weights,
 )
 from rag.spans import QuestionType, classify, extract_span, type_fit
@@ -289,6 +290,7 @@ def _ask(
     res = resolve(q, turns_from(history)) if history else Resolution(q, "standalone")
     searched = clean_query(res.question)
     qtype = classify(searched)
+    lexical = start_lexical(rt, searched)  # BM25 runs while the question is embedded
     qv = rt.embedder.encode_queries([searched])[0]
     allowed = dated_filter(rt, date_range)
     focus = Focus(allowed, res.prefer_article)
@@ -301,7 +303,8 @@ def _ask(
         if dated:
             ranked = ranked_chunks(rt, searched, qv, focus=Focus(dated, res.prefer_article))
     taken = {d for d, _ in ranked}
-    ranked += [r for r in ranked_chunks(rt, searched, qv, focus=focus) if r[0] not in taken]
+    more = ranked_chunks(rt, searched, qv, focus=focus, lexical=lexical)
+    ranked += [r for r in more if r[0] not in taken]
     hits = hits_from(rt, ranked, k) if ranked else []
     scored = (
         _score_sentences(rt, searched, qv, [d for d, _ in ranked[:POOL]], res.prefer_article)

@@ -7,7 +7,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,6 +250,11 @@ def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
 
 
+def start_lexical(rt: Runtime, query: str, k: int = CANDIDATES) -> Future[list[int]]:
+    """Start the BM25 search for ``query`` in a worker thread (while the query is embedded)."""
+    return _POOL.submit(_lexical, rt.index, query, k)
+
+
 def _lexical(index: Index, query: str, k: int) -> list[int]:
     """The ``k`` best chunks by BM25 over the query's jieba tokens (positive scores only)."""
     vocab = getattr(index.bm25, "vocab_dict", None) or {}
@@ -266,11 +271,14 @@ def ranked_chunks(
     qv: np.ndarray,
     depth: int = CANDIDATES,
     focus: Focus | None = None,
+    lexical: Future[list[int]] | None = None,
 ) -> list[tuple[int, float]]:
     """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
 
     The rerank uses only stored sentence vectors and the query's words, so no model runs per
     passage at query time. ``focus`` restricts the chunks and names an article to prefer.
+    ``lexical`` is a BM25 search already under way (:func:`start_lexical`), used when this call
+    searches ``CANDIDATES`` deep.
     """
     index = rt.index
     n = len(index.chunks)
@@ -281,7 +289,8 @@ def ranked_chunks(
     # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
     reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
     # the lexical search runs beside the dense one (FAISS releases the GIL while it searches)
-    lexical = _POOL.submit(_lexical, index, query, reach)
+    if lexical is None or reach != CANDIDATES:
+        lexical = start_lexical(rt, query, reach)
     _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
     found = [int(i) for i in dense_ids[0] if i >= 0]
     if index.coded_vectors and found:
@@ -316,8 +325,9 @@ def search(rt: Runtime, query: str, k: int, query_vector: np.ndarray | None = No
     """Retrieve ``k`` hits for a cleaned query from a loaded runtime."""
     if k <= 0 or not rt.index.chunks:
         return []
+    lexical = start_lexical(rt, query)
     qv = query_vector if query_vector is not None else rt.embedder.encode_queries([query])[0]
-    return hits_from(rt, ranked_chunks(rt, query, qv), k)
+    return hits_from(rt, ranked_chunks(rt, query, qv, lexical=lexical), k)
 
 
 def hits_from(rt: Runtime, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
@@ -368,8 +378,9 @@ def retrieve(
     focus = Focus(allowed=dated_filter(rt, date_range))
     if not rt.index.chunks:
         return []
+    lexical = start_lexical(rt, q)
     qv = rt.embedder.encode_queries([q])[0]
-    return hits_from(rt, ranked_chunks(rt, q, qv, focus=focus), k)
+    return hits_from(rt, ranked_chunks(rt, q, qv, focus=focus, lexical=lexical), k)
 
 
 def dated_filter(
