@@ -164,3 +164,31 @@ def test_interrupted_build_leaves_previous_index(seed_index, embedder, tmp_path)
 
     build_index(SEEDS, idx, embedder)
     assert not list(tmp_path.glob(".idx.building-*"))
+
+
+@pytest.mark.slow
+def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
+    from tests.conftest import ROOT, SEEDS
+
+    code = (
+        "import sys; from rag.cli import main; rc = main(sys.argv[1:]); "
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch'); sys.exit(rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "build", str(SEEDS), "--index", str(tmp_path / "i")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    noise = [
+        line
+        for line in out.stderr.replace("\r", "\n").splitlines()
+        if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
+    ]
+    assert not noise, noise
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("index: ") and lines[1].startswith("pages: 5")
+    assert lines[-1] == "no torch"
