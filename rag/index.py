@@ -101,6 +101,7 @@ class BuildReport:
     reused: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    dense: dict = field(default_factory=dict)  # the FAISS structure chosen (dense_plan)
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -109,6 +110,7 @@ class BuildReport:
             f"sentences: {self.sentences}",
             f"embedded: {self.embedded}   reused from previous index: {self.reused}   "
             f"seconds: {self.seconds:.1f}",
+            f"dense index: {self.dense.get('type', '?')} ({self.dense.get('reason', '')})",
             f"warnings: {len(self.warnings)}",
         ]
         out.extend(f"  - {w}" for w in self.warnings)
@@ -396,6 +398,7 @@ def _build(
         reused=len(keys) - len(todo),
         seconds=0.0,
         warnings=warnings,
+        dense=dense_plan(len(chunks), embedder.dim),
     )
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -407,7 +410,7 @@ def _build(
             "embedded_text": "headline + newline + chunk",
         },
         "lexical": {"tokenizer": TOKENIZER, "scorer": "bm25s (lucene BM25, k1=1.5, b=0.75)"},
-        "dense": dense_plan(len(chunks), embedder.dim),
+        "dense": report.dense,
         "corpus_fingerprint": _key("".join(sorted(p.page_id + _page_hash(p) for p in pages))),
         "counts": {
             "pages": len(pages),

@@ -191,4 +191,5 @@ def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
     assert not noise, noise
     lines = out.stdout.splitlines()
     assert lines[0].startswith("index: ") and lines[1].startswith("pages: 5")
+    assert any(line.startswith("dense index: flat-ip (") for line in lines)  # which, and why
     assert lines[-1] == "no torch"
