@@ -225,6 +225,7 @@ class Recipe:
     cross: float = 0.1
     seed: int = 13
     max_len: int = 160
+    init: str = ""  # sha256 of the packed reader the run starts from ("": the base encoder)
     bf16: bool = field(default_factory=_bf16_fast)
 
 
@@ -234,6 +235,11 @@ def _atomic_save(obj: object, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def _recipe_key(recipe: dict) -> dict:
+    """A recipe as checkpoints compare it (runs from the base encoder omit ``init``)."""
+    return {k: v for k, v in recipe.items() if not (k == "init" and not v)}
 
 
 def train(
@@ -249,13 +255,15 @@ def train(
     threads: int | None = None,
     pack_only: bool = False,
     max_steps: int | None = None,
+    init: Path | None = None,
 ) -> dict:
     """Train (or resume) a reader; write the packed weights and card to ``out`` when done.
 
     Returns the card. ``stop_after`` seconds ends this stage early (after a checkpoint), so a
     long run can be done in several stages that each resume. ``max_steps`` ends the run at
     that step of the planned schedule (the learning rate then is not yet fully decayed), so a
-    run sized to the time at hand is still reproduced by one command.
+    run sized to the time at hand is still reproduced by one command. ``init`` (a packed
+    ``reader.safetensors``) starts a further stage from earlier weights, with a fresh schedule.
     """
     import torch
 
@@ -283,6 +291,13 @@ def train(
     )
 
     model = base_qa_model(base_dir)
+    if init is not None:  # a later stage: start from a packed reader's weights
+        from safetensors.numpy import load_file
+
+        from rag.reader_model import apply_delta, unpack_delta
+
+        apply_delta(model, unpack_delta(load_file(str(init))))
+        log.info("starting from %s", init)
     freeze_embeddings(model)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim == 2]
@@ -305,7 +320,7 @@ def train(
     ckpt = work / "checkpoint.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
-        if state["recipe"] != asdict(recipe):
+        if _recipe_key(state["recipe"]) != _recipe_key(asdict(recipe)):
             raise SystemExit(f"{ckpt} was made with another recipe; use another --work directory")
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["opt"])
@@ -466,17 +481,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pack", action="store_true", help="only pack the last checkpoint into --out (no training)"
     )
+    p.add_argument(
+        "--init",
+        help="a packed reader directory (reader.safetensors) to start from: a further stage",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     from rag.reader_model import quiet_transformers
 
     quiet_transformers()
+    init = Path(args.init) / "reader.safetensors" if args.init else None
+    if init is not None and not init.is_file():
+        raise SystemExit(f"--init {args.init}: no reader.safetensors there")
+    from rag.e5_convert import sha256_file
+
     recipe = Recipe(
         data=[Path(d).name for d in args.data],
         epochs=args.epochs,
         batch=args.batch,
         lr=args.lr,
         seed=args.seed,
+        init=sha256_file(init) if init else "",
     )
     work = Path(args.work) if args.work else Path(args.out) / "work"
     card = train(
@@ -490,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_after=args.stop_after * 60 if args.stop_after else None,
         pack_only=args.pack,
         max_steps=args.max_steps,
+        init=init,
     )
     print(json.dumps({k: card[k] for k in card if k != "curve"}, ensure_ascii=False, indent=2))
     return 0

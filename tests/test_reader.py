@@ -235,3 +235,15 @@ def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
     assert marker["max_logit_difference_float"] < 1e-2
     with pytest.raises(Exception, match="does not exist"):
         load_reader(tmp_path / "missing")
+
+
+def test_a_later_training_stage_is_a_different_recipe_but_old_checkpoints_still_resume():
+    from dataclasses import asdict
+
+    from rag.reader_train import Recipe, _recipe_key
+
+    first = asdict(Recipe(data=["a.json"]))
+    old = {k: v for k, v in first.items() if k != "init"}  # written before stages existed
+    assert _recipe_key(old) == _recipe_key(first)
+    later = asdict(Recipe(data=["a.json"], init="ab" * 32))
+    assert _recipe_key(later) != _recipe_key(first)
