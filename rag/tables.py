@@ -15,7 +15,7 @@ import mmap
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import overload
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
@@ -93,8 +93,13 @@ def _codes(values: Sequence[str], names: list[str], where: dict[str, int]) -> np
     return out
 
 
-class _Rows(Sequence):  # type: ignore[type-arg]
-    """Shared machinery: integer columns, a text column, the article and page id vocabularies."""
+R = TypeVar("R", Chunk, Sentence)
+T = TypeVar("T", bound="_Rows[Any]")
+
+
+class _Rows(Sequence[R], Generic[R]):
+    """Shared machinery: integer columns, a text column, the article and page id vocabularies;
+    ``table[i]`` makes row ``i`` (:meth:`_make`), ``table[a:b]`` a list of rows."""
 
     INT_COLUMNS: tuple[str, ...] = ()
     NAME = ""
@@ -131,12 +136,43 @@ class _Rows(Sequence):  # type: ignore[type-arg]
         self.text.save(directory / f"{self.NAME}.text")
 
     @classmethod
-    def _load_parts(cls, directory: Path) -> tuple[dict[str, np.ndarray], TextColumn]:
+    def load(cls: type[T], directory: Path, article_ids: list[str], page_ids: list[str]) -> T:
         columns = {name: _load(directory / f"{cls.NAME}.{name}.npy") for name in cls.INT_COLUMNS}
-        return columns, TextColumn.load(directory / f"{cls.NAME}.text")
+        return cls(columns, TextColumn.load(directory / f"{cls.NAME}.text"), article_ids, page_ids)
+
+    @classmethod
+    def _common(
+        cls,
+        rows: Sequence[Chunk] | Sequence[Sentence],
+        article_ids: list[str],
+        page_ids: list[str],
+    ) -> tuple[dict[str, np.ndarray], TextColumn]:
+        """The columns every table has (article, part, page, start, end) and the texts."""
+        a_where = {a: i for i, a in enumerate(article_ids)}
+        p_where = {p: i for i, p in enumerate(page_ids)}
+        columns = {
+            "article": _codes([r.article_id for r in rows], article_ids, a_where),
+            "part": np.array([r.part for r in rows], dtype=np.int32),
+            "page": _codes([r.page for r in rows], page_ids, p_where),
+            "start": np.array([r.start for r in rows], dtype=np.int64),
+            "end": np.array([r.end for r in rows], dtype=np.int64),
+        }
+        return columns, TextColumn.of(r.text for r in rows)
+
+    @overload
+    def __getitem__(self, i: int) -> R: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[R]: ...
+    def __getitem__(self, i: int | slice) -> R | list[R]:
+        if isinstance(i, slice):
+            return [self._make(j) for j in range(*i.indices(len(self)))]
+        return self._make(self._row(i))
+
+    def _make(self, i: int) -> R:
+        raise NotImplementedError
 
 
-class SentenceTable(_Rows):
+class SentenceTable(_Rows[Sentence]):
     """The sentences of an index; ``table[i]`` is the :class:`Sentence` with id ``i``."""
 
     INT_COLUMNS = ("article", "part", "page", "start", "end")
@@ -148,30 +184,10 @@ class SentenceTable(_Rows):
     ) -> SentenceTable:
         if any(s.sentence_id != i for i, s in enumerate(sentences)):
             raise ValueError("sentence ids must be 0..n-1 in order")
-        a_where = {a: i for i, a in enumerate(article_ids)}
-        p_where = {p: i for i, p in enumerate(page_ids)}
-        columns = {
-            "article": _codes([s.article_id for s in sentences], article_ids, a_where),
-            "part": np.array([s.part for s in sentences], dtype=np.int32),
-            "page": _codes([s.page for s in sentences], page_ids, p_where),
-            "start": np.array([s.start for s in sentences], dtype=np.int64),
-            "end": np.array([s.end for s in sentences], dtype=np.int64),
-        }
-        return cls(columns, TextColumn.of(s.text for s in sentences), article_ids, page_ids)
-
-    @classmethod
-    def load(cls, directory: Path, article_ids: list[str], page_ids: list[str]) -> SentenceTable:
-        columns, text = cls._load_parts(directory)
+        columns, text = cls._common(sentences, article_ids, page_ids)
         return cls(columns, text, article_ids, page_ids)
 
-    @overload
-    def __getitem__(self, i: int) -> Sentence: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Sentence]: ...
-    def __getitem__(self, i: int | slice) -> Sentence | list[Sentence]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = self._row(i)
+    def _make(self, i: int) -> Sentence:
         c = self.columns
         return Sentence(
             i,
@@ -204,7 +220,7 @@ class SentenceTable(_Rows):
         return out
 
 
-class ChunkTable(_Rows):
+class ChunkTable(_Rows[Chunk]):
     """The chunks of an index; ``table[i]`` is the :class:`Chunk` with id ``i``."""
 
     INT_COLUMNS = ("article", "part", "page", "start", "end", "first_sentence", "sentences")
@@ -218,34 +234,14 @@ class ChunkTable(_Rows):
             ids = c.sentence_ids
             if ids and list(ids) != list(range(ids[0], ids[0] + len(ids))):
                 raise ValueError(f"chunk {c.chunk_id}: sentences are not consecutive")
-        a_where = {a: i for i, a in enumerate(article_ids)}
-        p_where = {p: i for i, p in enumerate(page_ids)}
-        columns = {
-            "article": _codes([c.article_id for c in chunks], article_ids, a_where),
-            "part": np.array([c.part for c in chunks], dtype=np.int32),
-            "page": _codes([c.page for c in chunks], page_ids, p_where),
-            "start": np.array([c.start for c in chunks], dtype=np.int64),
-            "end": np.array([c.end for c in chunks], dtype=np.int64),
-            "first_sentence": np.array(
-                [c.sentence_ids[0] if c.sentence_ids else -1 for c in chunks], dtype=np.int64
-            ),
-            "sentences": np.array([len(c.sentence_ids) for c in chunks], dtype=np.int32),
-        }
-        return cls(columns, TextColumn.of(c.text for c in chunks), article_ids, page_ids)
-
-    @classmethod
-    def load(cls, directory: Path, article_ids: list[str], page_ids: list[str]) -> ChunkTable:
-        columns, text = cls._load_parts(directory)
+        columns, text = cls._common(chunks, article_ids, page_ids)
+        columns["first_sentence"] = np.array(
+            [c.sentence_ids[0] if c.sentence_ids else -1 for c in chunks], dtype=np.int64
+        )
+        columns["sentences"] = np.array([len(c.sentence_ids) for c in chunks], dtype=np.int32)
         return cls(columns, text, article_ids, page_ids)
 
-    @overload
-    def __getitem__(self, i: int) -> Chunk: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Chunk]: ...
-    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = self._row(i)
+    def _make(self, i: int) -> Chunk:
         c = self.columns
         first = int(c["first_sentence"][i])
         return Chunk(

@@ -32,3 +32,12 @@ def runtime(seed_index, embedder):
     from rag.retrieve import get_runtime
 
     return get_runtime(seed_index, embedder)
+
+
+def terminal_noise(stderr: str) -> list[str]:
+    """Lines a command wrote to stderr besides its progress bars (pages, chunks, embedding)."""
+    return [
+        line
+        for line in stderr.replace("\r", "\n").splitlines()
+        if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
+    ]

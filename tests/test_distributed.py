@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rag.evaluate import read_jsonl
-from tests.conftest import ROOT, SEEDS, SHARED_EVAL
+from tests.conftest import ROOT, SEEDS, SHARED_EVAL, terminal_noise
 
 
 @pytest.mark.slow
@@ -38,12 +38,8 @@ def test_ray_local_build_equals_single_process_build(seed_index, runtime, tmp_pa
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    noise = [
-        line
-        for line in out.stderr.replace("\r", "\n").splitlines()
-        if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
-    ]
-    assert not noise, noise  # nothing but the progress bar and the summary
+    noise = terminal_noise(out.stderr)
+    assert not noise, noise  # nothing but the progress bars (the summary is on stdout)
     for name in ("tables.json", "articles.meta.json", "vector_keys.json"):
         assert json.loads((ray_index / name).read_text()) == json.loads(
             (seed_index / name).read_text()

@@ -168,7 +168,7 @@ def test_interrupted_build_leaves_previous_index(seed_index, embedder, tmp_path)
 
 @pytest.mark.slow
 def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
-    from tests.conftest import ROOT, SEEDS
+    from tests.conftest import ROOT, SEEDS, terminal_noise
 
     code = (
         "import sys; from rag.cli import main; rc = main(sys.argv[1:]); "
@@ -183,12 +183,8 @@ def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    noise = [
-        line
-        for line in out.stderr.replace("\r", "\n").splitlines()
-        if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
-    ]
-    assert not noise, noise
+    noise = terminal_noise(out.stderr)
+    assert not noise, noise  # nothing but the progress bars (the summary is on stdout)
     lines = out.stdout.splitlines()
     assert lines[0].startswith("index: ") and lines[1].startswith("pages: 5")
     assert any(line.startswith("dense index: flat-ip (") for line in lines)  # which, and why
