@@ -250,9 +250,18 @@ def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
 
 
-def start_lexical(rt: Runtime, query: str, k: int = CANDIDATES) -> Future[list[int]]:
+@dataclass(frozen=True)
+class LexicalSearch:
+    """A BM25 search under way in a worker thread: its depth and its future result."""
+
+    k: int
+    result: Future[list[int]]
+
+
+def start_lexical(rt: Runtime, query: str, k: int = CANDIDATES) -> LexicalSearch:
     """Start the BM25 search for ``query`` in a worker thread (while the query is embedded)."""
-    return _POOL.submit(_lexical, rt.index, query, k)
+    k = min(k, len(rt.index.chunks))
+    return LexicalSearch(k, _POOL.submit(_lexical, rt.index, query, k))
 
 
 def _lexical(index: Index, query: str, k: int) -> list[int]:
@@ -271,14 +280,14 @@ def ranked_chunks(
     qv: np.ndarray,
     depth: int = CANDIDATES,
     focus: Focus | None = None,
-    lexical: Future[list[int]] | None = None,
+    lexical: LexicalSearch | None = None,
 ) -> list[tuple[int, float]]:
     """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
 
     The rerank uses only stored sentence vectors and the query's words, so no model runs per
     passage at query time. ``focus`` restricts the chunks and names an article to prefer.
-    ``lexical`` is a BM25 search already under way (:func:`start_lexical`), used when this call
-    searches ``CANDIDATES`` deep.
+    ``lexical`` is a BM25 search already under way (:func:`start_lexical`), used when it is as
+    deep as this call searches.
     """
     index = rt.index
     n = len(index.chunks)
@@ -289,7 +298,7 @@ def ranked_chunks(
     # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
     reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
     # the lexical search runs beside the dense one (FAISS releases the GIL while it searches)
-    if lexical is None or reach != CANDIDATES:
+    if lexical is None or lexical.k != reach:
         lexical = start_lexical(rt, query, reach)
     _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
     found = [int(i) for i in dense_ids[0] if i >= 0]
@@ -298,7 +307,7 @@ def ranked_chunks(
         exact = index.chunk_vectors[found] @ qv
         found = [found[j] for j in np.argsort(-exact, kind="stable")]
     dense_rank = [i for i in found if allowed is None or i in allowed]
-    lexical_rank = [d for d in lexical.result() if allowed is None or d in allowed]
+    lexical_rank = [d for d in lexical.result.result() if allowed is None or d in allowed]
     fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
     top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
     if not top:
