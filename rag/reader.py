@@ -305,25 +305,32 @@ class OnnxReader:
 # ----------------------------------------------------------------------------- loading
 
 
-def packaged_reader() -> tuple[Path, dict]:
-    """The shipped reader weights (``rag/models/``) and their card, sha256-checked."""
+def packaged_reader(directory: str | Path | None = None) -> tuple[Path, dict]:
+    """Packed reader weights and their card, sha256-checked: the shipped ones
+    (``rag/models/``), or those ``rag train-reader --out DIR`` wrote into ``directory``."""
     from importlib import resources
 
     from rag.e5_convert import sha256_file
 
-    base = resources.files("rag") / "models"
+    shipped = directory is None
+    base = resources.files("rag") / "models" if shipped else Path(directory)
+    fix = "reinstall the package" if shipped else "pack it again (rag train-reader --pack)"
     card_path = Path(str(base / "reader.json"))
     if not card_path.is_file():
-        raise ModelError(f"the packaged reader is missing ({card_path}); reinstall the package")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    weights = card_path.with_name(card["weights"])
+        raise ModelError(f"the packed reader card {card_path} is missing; {fix}")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        weights = card_path.with_name(card["weights"])
+        expected = card["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"the packed reader card {card_path} is unreadable ({exc}); {fix}") from exc
     if not weights.is_file():
-        raise ModelError(f"the packaged reader weights {weights} are missing; reinstall")
+        raise ModelError(f"the packed reader weights {weights} are missing; {fix}")
     digest = sha256_file(weights)
-    if digest != card["sha256"]:
+    if digest != expected:
         raise ModelError(
-            f"the packaged reader weights {weights} are damaged (sha256 {digest[:12]}…, "
-            f"expected {card['sha256'][:12]}…); reinstall the package"
+            f"the packed reader weights {weights} are damaged (sha256 {digest[:12]}…, "
+            f"expected {expected[:12]}…); {fix}"
         )
     return weights, card
 
@@ -368,8 +375,9 @@ def reader_source(path: str | Path | None = None) -> str:
 
 
 def load_reader(path: str | Path | None = None) -> OnnxReader:
-    """Load a reader: ``path`` or ``$RAG_READER`` (a Hugging Face QA model directory, or a
-    directory that already holds ``reader.onnx``), else the packaged one.
+    """Load a reader: ``path`` or ``$RAG_READER`` (a Hugging Face QA model directory, a
+    directory of packed weights from ``rag train-reader --out``, or a directory that already
+    holds ``reader.onnx``), else the packaged one.
 
     The first use exports the model to ONNX in the model cache (a few seconds, in a child
     process); later uses load the export directly. Cached per process.
@@ -390,6 +398,11 @@ def load_reader(path: str | Path | None = None) -> OnnxReader:
                 raise ModelError(f"reader directory {src} does not exist")
             if (src / ONNX_NAME).is_file():
                 target = src
+            elif (src / "reader.json").is_file():  # packed weights, as train-reader writes
+                _, card = packaged_reader(src)
+                target = _export_dir_for(f"packed:{card['sha256']}")
+                if not _exported(target):
+                    _run_export(["--packed", str(src)], target)
             else:
                 stamp = max((p.stat().st_mtime_ns for p in src.iterdir()), default=0)
                 target = _export_dir_for(f"{src.resolve()}:{stamp}")

@@ -103,14 +103,15 @@ def apply_delta(model, weights: dict[str, np.ndarray]) -> None:  # type: ignore[
     model.load_state_dict(state, strict=False)
 
 
-def packaged_model():  # type: ignore[no-untyped-def]
-    """The packaged reader as a torch model (base encoder + shipped delta)."""
+def packaged_model(directory: Path | None = None):  # type: ignore[no-untyped-def]
+    """A packed reader as a torch model (base encoder + delta): the shipped one, or the one
+    ``rag train-reader --out`` wrote into ``directory``."""
     from safetensors.numpy import load_file
 
     from rag.embed import materialise_default_model
     from rag.reader import packaged_reader
 
-    weights, _ = packaged_reader()
+    weights, _ = packaged_reader(directory)
     base_dir = materialise_default_model()
     model = base_qa_model(base_dir)
     apply_delta(model, unpack_delta(load_file(str(weights))))
@@ -246,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rag.reader_model")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--packaged", action="store_true", help="the reader shipped in the package")
+    src.add_argument("--packed", help="packed weights written by rag train-reader --out")
     src.add_argument("--model", help="a Hugging Face extractive-QA model directory")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -256,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
 
             model, tok_dir = packaged_model()
             extra = {"source": "packaged", "sha256": packaged_reader()[1]["sha256"]}
+        elif args.packed:
+            from rag.reader import packaged_reader
+
+            model, tok_dir = packaged_model(Path(args.packed))
+            extra = {"source": "packed", "sha256": packaged_reader(args.packed)[1]["sha256"]}
         else:
             model, tok_dir = hf_qa_model(Path(args.model)), Path(args.model)
             extra = {"source": str(Path(args.model).resolve())}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -115,6 +116,27 @@ def test_packaged_reader_card_and_checksum():
     assert "CC BY-SA" in card_md and "rag train-reader" in card_md
 
 
+def test_a_packed_reader_directory_is_checked_before_use(tmp_path):
+    """What `rag train-reader --out DIR` writes loads by path; a damaged copy is refused."""
+    from rag.errors import ModelError
+    from rag.reader import load_reader, packaged_reader
+
+    weights, card = packaged_reader()
+    packed = tmp_path / "stage"
+    packed.mkdir()
+    (packed / "reader.json").write_text(json.dumps(card), encoding="utf-8")
+    shutil.copy(weights, packed / card["weights"])
+    assert packaged_reader(packed)[1]["sha256"] == card["sha256"]
+    with (packed / card["weights"]).open("r+b") as f:
+        f.seek(4096)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(ModelError, match="damaged.*pack it again"):
+        load_reader(packed)
+    (packed / "reader.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelError, match="unreadable"):
+        packaged_reader(packed)
+
+
 # ----------------------------------------------------------------------------- the real reader
 
 
@@ -206,8 +228,6 @@ def test_answering_with_the_reader_never_loads_torch(seed_index, runtime, reader
 
 @pytest.mark.slow
 def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
-    import shutil
-
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
