@@ -25,6 +25,7 @@ from rag.reader import load_reader
 from rag.retrieve import get_runtime
 
 A = importlib.import_module("rag.answer")  # the module (rag.answer is also the function)
+R = importlib.import_module("rag.reader")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -56,29 +57,30 @@ def main() -> None:
     cached_near = [prepare(ex.question, near_rt) for ex in near]
 
     def decide(a, wins, spans, rt) -> str | None:  # type: ignore[no-untyped-def]
-        if not a.scored or a.scored[0].score < A.MIN_READER_EVIDENCE:
-            return None
-        evidence = {c.sentence.sentence_id: c.score for c in a.scored}
-        cands = A._candidates(rt, a.searched, a.qtype, wins, spans, evidence)
-        if not cands:
-            return None
-        top = cands[0]
-        if top.span.margin < A.NULL_MARGIN and top.evidence < A.SURE_EVIDENCE:
-            return None
-        return top.sentence.text[top.start : top.end]
+        top, _ = A.choose(rt, a, wins, spans)
+        return top.sentence.text[top.start : top.end] if top else None
 
+    current = (
+        A.EVIDENCE_WEIGHT,
+        A.TYPE_WEIGHT,
+        A.NULL_MARGIN,
+        A.SURE_EVIDENCE,
+        A.MIN_READER_EVIDENCE,
+        R.LENGTH_PRIOR,
+    )
     grid = itertools.product(
         (0.0, 3.0, 6.0, 10.0),  # EVIDENCE_WEIGHT
         (0.0, 2.0),  # TYPE_WEIGHT
         (-2.0, 0.0, 2.0),  # NULL_MARGIN
         (0.6, 0.75, 1.0),  # SURE_EVIDENCE
         (0.2, 0.3, 0.4),  # MIN_READER_EVIDENCE
+        (0.0, 0.25, 0.5),  # rag.reader.LENGTH_PRIOR
     )
-    print("evidence type null sure min |  F1   answered | declined: foreign  near miss")
+    print("evidence type null sure min  len |  F1   answered | declined: foreign  near miss")
     rows = []
-    for ev, ty, nm, sure, low in grid:
+    for ev, ty, nm, sure, low, length in grid:
         A.EVIDENCE_WEIGHT, A.TYPE_WEIGHT, A.NULL_MARGIN = ev, ty, nm
-        A.SURE_EVIDENCE, A.MIN_READER_EVIDENCE = sure, low
+        A.SURE_EVIDENCE, A.MIN_READER_EVIDENCE, R.LENGTH_PRIOR = sure, low, length
         preds = [decide(*c) for c, _ in cached_trial]
         f1 = (
             100
@@ -91,14 +93,17 @@ def main() -> None:
         answered = sum(p is not None for p in preds) / max(len(trial), 1)
         declined = sum(decide(*c) is None for c in cached_foreign) / max(len(foreign), 1)
         missed = sum(decide(*c) is None for c in cached_near) / max(len(near), 1)
-        rows.append((f1, answered, declined, missed, ev, ty, nm, sure, low))
+        rows.append((f1, answered, declined, missed, ev, ty, nm, sure, low, length))
     # a wrong answer to what the archive does not say costs as much as a lost right one
     rows.sort(key=lambda r: -(r[0] / 100 + 0.5 * r[2] + 0.5 * r[3]))
-    for f1, answered, declined, missed, ev, ty, nm, sure, low in rows[:25]:
-        print(
-            f"{ev:8.1f} {ty:4.1f} {nm:4.1f} {sure:4.2f} {low:4.2f} | {f1:5.1f}  {answered:6.3f}  "
-            f"| {declined:6.3f}  {missed:6.3f}"
-        )
+    shipped = [r for r in rows if r[4:] == current]
+    for label, part in (("best settings", rows[:25]), ("the constants now", shipped)):
+        print(label)
+        for f1, answered, declined, missed, ev, ty, nm, sure, low, length in part:
+            print(
+                f"{ev:8.1f} {ty:4.1f} {nm:4.1f} {sure:4.2f} {low:4.2f} {length:4.2f} | "
+                f"{f1:5.1f}  {answered:6.3f}  | {declined:6.3f}  {missed:6.3f}"
+            )
 
 
 def near_misses(examples):  # type: ignore[no-untyped-def]

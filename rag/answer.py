@@ -21,7 +21,7 @@ import numpy as np
 from rag.chunks import Sentence
 from rag.dialogue import Resolution, question_dates, resolve, turns_from
 from rag.pages import format_date
-from rag.reader import Reader, Span, load_reader, normalise_answer
+from rag.reader import Reader, Span, load_reader, normalise_answer, tidy
 from rag.retrieve import (
     Focus,
     Hit,
@@ -343,7 +343,7 @@ MAX_WINDOW_CHARS = 180  # about what one 160-token reader window holds beside a 
 EVIDENCE_WEIGHT = 10.0  # reader logits per unit of sentence evidence (benchmarks/tune_answer.py)
 TYPE_WEIGHT = 2.0  # reader logits per unit of type fit
 MIN_READER_EVIDENCE = 0.4  # below this nothing in the archive answers
-SURE_EVIDENCE = 0.75  # at or above this the reader's "no answer" is overruled
+SURE_EVIDENCE = 1.0  # at or above this (near-verbatim matches only) "no answer" is overruled
 NULL_MARGIN = 2.0  # span score minus no-answer score needed when evidence is middling
 
 
@@ -428,33 +428,52 @@ def _candidates(
         sent = rt.index.sentences[w.sentence_ids[n]]
         a = sp.start - w.starts[n]
         b = min(sp.end - w.starts[n], len(sent.text))  # a span never leaves its sentence
+        a, b = tidy(sent.text, a, b)  # cut at the sentence end: trim what the cut left
+        if a >= b:
+            continue
         text = sent.text[a:b]
         norm = normalise_answer(text)
         if not norm or norm in q_norm or (sent.sentence_id, a, b) in seen:
             continue  # the question's own words are never its answer
         seen.add((sent.sentence_id, a, b))
         ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
-        score = sp.score + EVIDENCE_WEIGHT * ev + TYPE_WEIGHT * type_fit(qtype, text)
+        score = sp.ranked + EVIDENCE_WEIGHT * ev + TYPE_WEIGHT * type_fit(qtype, text)
         out.append(_Candidate(sp, sent, a, b, ev, score))
     out.sort(key=lambda c: -c.score)
     return out
 
 
-def answer_by_reader(rt: Runtime, a: _Asked, reader: Reader) -> Answer:
-    """Answer with a trained reader over the best sentence windows of the retrieved passages."""
-    name = getattr(reader, "name", "reader")
+def choose(
+    rt: Runtime, a: _Asked, wins: list[_Window], spans: list[Span]
+) -> tuple[_Candidate | None, float]:
+    """The reader's answer among its spans, or None to decline; with the score to report.
+
+    Declines when the evidence is too weak, or when the chosen span barely beats the reader's
+    "no answer" score and the evidence is not strong enough to overrule it.
+    """
     if not a.scored or a.scored[0].score < MIN_READER_EVIDENCE:
-        return a.declined(a.scored[0].score if a.scored else 0.0, name)
-    wins = _windows(rt, a.scored)
-    spans = reader.read(a.searched, [w.text for w in wins], top=20)
+        return None, a.scored[0].score if a.scored else 0.0
     evidence = {c.sentence.sentence_id: c.score for c in a.scored}
     cands = _candidates(rt, a.searched, a.qtype, wins, spans, evidence)
     if not cands:
-        return a.declined(a.scored[0].score, name)
+        return None, a.scored[0].score
     top = cands[0]
+    # the chosen span's own margin, not the best of all spans: on public data (tune_answer.py)
+    # it declines more questions the archive cannot answer at about the same F1
     if top.span.margin < NULL_MARGIN and top.evidence < SURE_EVIDENCE:
-        return a.declined(top.score, name)
-    return a.found(rt, top.sentence, (top.start, top.end), top.score, name)
+        return None, top.score
+    return top, top.score
+
+
+def answer_by_reader(rt: Runtime, a: _Asked, reader: Reader) -> Answer:
+    """Answer with a trained reader over the best sentence windows of the retrieved passages."""
+    name = getattr(reader, "name", "reader")
+    wins = _windows(rt, a.scored) if a.scored and a.scored[0].score >= MIN_READER_EVIDENCE else []
+    spans = reader.read(a.searched, [w.text for w in wins], top=20) if wins else []
+    top, score = choose(rt, a, wins, spans)
+    if top is None:
+        return a.declined(score, name)
+    return a.found(rt, top.sentence, (top.start, top.end), score, name)
 
 
 def answer_with(

@@ -178,7 +178,7 @@ def predict(model, tok, examples: Sequence[Example], batch: int = 32) -> list[st
             e = out.end_logits.float().numpy()
             for w, si, ei in zip(chunk, s, e, strict=True):
                 spans = decode(si, ei, w, ex.context, top=10)
-                if spans and (best is None or spans[0].score > best.score):
+                if spans and (best is None or spans[0].ranked > best.ranked):
                     best = spans[0]
         preds.append(ex.context[best.start : best.end] if best else "")
     return preds

@@ -50,6 +50,22 @@ def test_decode_picks_best_valid_span_and_keeps_null_score():
     assert all(s.end > s.start for s in spans)
 
 
+def test_decode_breaks_near_ties_towards_the_longer_span():
+    text = "青岛海事法院建立合作"
+    offsets = [(-1, -1), (-1, -1), (0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (-1, -1)]
+    win = Window(0, list(range(8)), [0] * 8, offsets)
+    # 海事 and 青岛海事法院 score the same: the whole name ranks first, scores stay raw
+    start = np.array([0.0, 0, 5, 5, 0, 0, 0, 0], dtype=np.float32)
+    end = np.array([0.0, 0, 0, 5, 5, 0, 0, 0], dtype=np.float32)
+    spans = decode(start, end, win, text)
+    assert text[spans[0].start : spans[0].end] == "青岛海事法院"
+    assert spans[0].score == 10.0 and spans[0].ranked > spans[1].ranked
+    # a clearly better short span still wins
+    start[2], end[4] = 2.0, 2.0
+    spans = decode(start, end, win, text)
+    assert text[spans[0].start : spans[0].end] == "海事"
+
+
 def test_windows_map_tokens_back_to_the_context(embedder):
     from rag.embed import materialise_default_model
     from rag.reader import load_tokenizer, windows
@@ -130,7 +146,7 @@ def test_a_packed_reader_directory_is_checked_before_use(tmp_path):
     with (packed / card["weights"]).open("r+b") as f:
         f.seek(4096)
         f.write(b"\x00\x01\x02")
-    with pytest.raises(ModelError, match="damaged.*pack it again"):
+    with pytest.raises(ModelError, match=r"damaged.*pack it again"):
         load_reader(packed)
     (packed / "reader.json").write_text("{", encoding="utf-8")
     with pytest.raises(ModelError, match="unreadable"):
@@ -210,6 +226,28 @@ def test_fake_reader_and_rules_can_stand_in(seed_index, runtime):
         "西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index, reader="rules"
     )
     assert rules.reader == "rules" and "基因科技" in rules.text
+
+
+@pytest.mark.slow
+def test_a_span_cut_at_its_sentence_end_keeps_no_punctuation(seed_index, runtime):
+    import rag
+    from rag.chunks import split_sentences
+
+    class Across:
+        """Proposes its first sentence with the punctuation and the start of the next one."""
+
+        name = "across"
+
+        def read(self, question, contexts, top=5):
+            ctx = contexts[0]
+            a, b = split_sentences(ctx)[0]
+            return [Span(0, a, min(b + 3, len(ctx)), 10.0, -10.0)]
+
+    ans = rag.answer(
+        "西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index, reader=Across()
+    )
+    assert ans.found and ans.text and ans.text[-1] not in "，。；：！？、"
+    assert ans.text in ans.sentence
 
 
 @pytest.mark.slow
