@@ -181,8 +181,8 @@ def test_closed_cmrc_trial_subset_above_floor(reader):
     examples = load_squad(trial)[-100:]  # the training run's curve used the first 300
     learned = score_closed(examples, reader_closed(reader), "reader")
     rules = score_closed(examples, rules_closed, "rules")
-    # measured with the packaged reader: EM 29 / F1 61.7 on these 100 (rules: far lower)
-    assert learned.f1 >= 55 and learned.em >= 25
+    # measured with the packaged reader: EM 34 / F1 65.5 on these 100 (rules: far lower)
+    assert learned.f1 >= 60 and learned.em >= 28
     assert learned.f1 > rules.f1 + 10
 
 
@@ -195,9 +195,9 @@ def test_dev_questions_with_the_reader(seed_index, runtime):
 
     rows = read_jsonl(qa)
     s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index))
-    # measured: contains 0.64, char F1 0.72, 1 of 3 declined, answered 0.96 (README)
+    # measured: contains 0.64, char F1 0.72, 1 of 3 declined, answered 0.92 (README)
     assert s.contains >= 0.55 and s.f1 >= 0.65 and s.median_len <= 30
-    assert s.abstain_right >= 1 and s.answered >= 0.9
+    assert s.abstain_right >= 1 and s.answered >= 0.88
     for row in rows:
         ans = rag.answer(row["question"], index_dir=seed_index)
         assert ans.reader != "rules"
