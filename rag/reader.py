@@ -326,10 +326,12 @@ def packaged_reader(directory: str | Path | None = None) -> tuple[Path, dict]:
 
     from rag.e5_convert import sha256_file
 
-    shipped = directory is None
-    base = resources.files("rag") / "models" if shipped else Path(directory)
-    fix = "reinstall the package" if shipped else "pack it again (rag train-reader --pack)"
-    card_path = Path(str(base / "reader.json"))
+    if directory is None:
+        card_path = Path(str(resources.files("rag") / "models" / "reader.json"))
+        fix = "reinstall the package"
+    else:
+        card_path = Path(directory) / "reader.json"
+        fix = "pack it again (rag train-reader --pack)"
     if not card_path.is_file():
         raise ModelError(f"the packed reader card {card_path} is missing; {fix}")
     try:
