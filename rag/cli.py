@@ -17,6 +17,8 @@ def _progress():  # type: ignore[no-untyped-def]
     bar: dict[str, tqdm] = {}
 
     def update(stage: str, done: int, total: int) -> None:
+        if stage not in bar and done >= total:
+            return  # complete at its first report: a bar would only flash 0% then 100%
         if stage not in bar:
             unit = {"pages": "page", "chunks": "chunk"}.get(stage, "text")
             bar[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr)

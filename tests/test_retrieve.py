@@ -185,6 +185,7 @@ def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     noise = terminal_noise(out.stderr)
     assert not noise, noise  # nothing but the progress bars (the summary is on stdout)
+    assert "page/s" not in out.stderr  # counts known at once are the summary's, not bars
     lines = out.stdout.splitlines()
     assert lines[0].startswith("index: ") and lines[1].startswith("pages: 5")
     assert any(line.startswith("dense index: flat-ip (") for line in lines)  # which, and why
