@@ -345,6 +345,7 @@ TYPE_WEIGHT = 2.0  # reader logits per unit of type fit
 MIN_READER_EVIDENCE = 0.4  # below this nothing in the archive answers
 SURE_EVIDENCE = 1.0  # at or above this (near-verbatim matches only) "no answer" is overruled
 NULL_MARGIN = 2.0  # span score minus no-answer score needed when evidence is middling
+FILTER_TYPES = {"number"}  # question types whose candidates must fit (type_fit above -1)
 
 
 @dataclass(frozen=True)
@@ -455,6 +456,11 @@ def choose(
         return None, a.scored[0].score if a.scored else 0.0
     evidence = {c.sentence.sentence_id: c.score for c in a.scored}
     cands = _candidates(rt, a.searched, a.qtype, wins, spans, evidence)
+    if a.qtype.kind in FILTER_TYPES:
+        # 多少 asks for a quantity: a span without any number is no answer to it. On the CMRC
+        # 2018 trial no number question loses its answer this way (date questions would:
+        # 九岁的一天, 春季化雪的时候 answer 何时, so dates stay a prior only)
+        cands = [c for c in cands if type_fit(a.qtype, c.sentence.text[c.start : c.end]) > -1]
     if not cands:
         return None, a.scored[0].score
     top = cands[0]

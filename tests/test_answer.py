@@ -140,7 +140,7 @@ def test_dev_set_targets(seed_index, runtime):
     assert s.f1 >= 0.65
     # measured: page 0.92, headline 0.93 (an answerable question declined cites nothing)
     assert s.page_right >= 0.9 and s.headline_right >= 0.9
-    assert s.abstain_right >= 1 and s.answered >= 0.88
+    assert s.abstain_right >= 2 and s.answered >= 0.88
     rules = score_answers(
         read_jsonl(qa), lambda q: rag.answer(q, index_dir=seed_index, reader="rules"), titles
     )

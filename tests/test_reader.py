@@ -181,8 +181,8 @@ def test_closed_cmrc_trial_subset_above_floor(reader):
     examples = load_squad(trial)[-100:]  # the training run's curve used the first 300
     learned = score_closed(examples, reader_closed(reader), "reader")
     rules = score_closed(examples, rules_closed, "rules")
-    # measured with the packaged reader: EM 34 / F1 65.5 on these 100 (rules: far lower)
-    assert learned.f1 >= 60 and learned.em >= 28
+    # measured with the packaged reader: EM 34 / F1 69.9 on these 100 (rules 16 / 47.7)
+    assert learned.f1 >= 64 and learned.em >= 28
     assert learned.f1 > rules.f1 + 10
 
 
@@ -195,9 +195,9 @@ def test_dev_questions_with_the_reader(seed_index, runtime):
 
     rows = read_jsonl(qa)
     s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index))
-    # measured: contains 0.64, char F1 0.72, 1 of 3 declined, answered 0.92 (README)
+    # measured: contains 0.64, char F1 0.72, 2 of 3 declined, answered 0.92 (README)
     assert s.contains >= 0.55 and s.f1 >= 0.65 and s.median_len <= 30
-    assert s.abstain_right >= 1 and s.answered >= 0.88
+    assert s.abstain_right >= 2 and s.answered >= 0.88
     for row in rows:
         ans = rag.answer(row["question"], index_dir=seed_index)
         assert ans.reader != "rules"
@@ -226,6 +226,40 @@ def test_fake_reader_and_rules_can_stand_in(seed_index, runtime):
         "西海岸新区首批成立了哪些产业链党建联盟？", index_dir=seed_index, reader="rules"
     )
     assert rules.reader == "rules" and "基因科技" in rules.text
+
+
+@pytest.mark.slow
+def test_a_how_many_question_gets_a_number_or_nothing(seed_index, runtime):
+    import re
+
+    import rag
+
+    class Words:
+        """Proposes, with a confident score, a run of words without any figure."""
+
+        name = "words"
+
+        def read(self, question, contexts, top=5):
+            m = re.search(r"[\u4e00-\u9fff]{4,}", contexts[0])
+            return [Span(0, m.start(), m.end(), 12.0, -10.0)]
+
+    class WordsThenFigure(Words):
+        """The same, then (scored lower) the first figure with its unit in any window."""
+
+        def read(self, question, contexts, top=5):
+            spans = super().read(question, contexts, top)
+            for i, ctx in enumerate(contexts):
+                m = re.search(r"\d+(?:\.\d+)?[个家项亿万元%]+", ctx)
+                if m:
+                    spans.append(Span(i, m.start(), m.end(), 8.0, -10.0))
+                    break
+            return spans
+
+    q = "西海岸新区首批揭牌了多少个重点产业链党建联盟？"
+    words = rag.answer(q, index_dir=seed_index, reader=Words())
+    assert not words.found and words.text == "" and words.citations
+    figure = rag.answer(q, index_dir=seed_index, reader=WordsThenFigure())
+    assert figure.found and re.search(r"\d", figure.text)
 
 
 @pytest.mark.slow
