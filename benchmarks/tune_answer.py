@@ -49,7 +49,7 @@ def main() -> None:
     def prepare(question: str, runtime=rt):  # type: ignore[no-untyped-def]
         a = A._ask(runtime, question, 5)
         wins = A._windows(runtime, a.scored) if a.scored else []
-        spans = reader.read(a.searched, [w.text for w in wins], top=20) if wins else []
+        spans = reader.read(a.searched, [w.text for w in wins], top=R.READ_TOP) if wins else []
         return a, wins, spans, runtime
 
     cached_trial = [(prepare(ex.question), ex) for ex in trial]

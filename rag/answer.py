@@ -21,7 +21,7 @@ import numpy as np
 from rag.chunks import Sentence
 from rag.dialogue import Resolution, question_dates, resolve, turns_from
 from rag.pages import format_date
-from rag.reader import Reader, Span, load_reader, normalise_answer, tidy
+from rag.reader import READ_TOP, Reader, Span, load_reader, normalise_answer, tidy
 from rag.retrieve import (
     Focus,
     Hit,
@@ -408,6 +408,7 @@ class _Candidate:
     start: int  # offsets in the sentence
     end: int
     evidence: float
+    fit: float  # type_fit of the span to the question
     score: float
 
 
@@ -438,8 +439,9 @@ def _candidates(
             continue  # the question's own words are never its answer
         seen.add((sent.sentence_id, a, b))
         ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
-        score = sp.ranked + EVIDENCE_WEIGHT * ev + TYPE_WEIGHT * type_fit(qtype, text)
-        out.append(_Candidate(sp, sent, a, b, ev, score))
+        fit = type_fit(qtype, text)
+        score = sp.ranked + EVIDENCE_WEIGHT * ev + TYPE_WEIGHT * fit
+        out.append(_Candidate(sp, sent, a, b, ev, fit, score))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -460,7 +462,7 @@ def choose(
         # 多少 asks for a quantity: a span without any number is no answer to it. On the CMRC
         # 2018 trial no number question loses its answer this way (date questions would:
         # 九岁的一天, 春季化雪的时候 answer 何时, so dates stay a prior only)
-        cands = [c for c in cands if type_fit(a.qtype, c.sentence.text[c.start : c.end]) > -1]
+        cands = [c for c in cands if c.fit > -1]
     if not cands:
         return None, a.scored[0].score
     top = cands[0]
@@ -475,7 +477,7 @@ def answer_by_reader(rt: Runtime, a: _Asked, reader: Reader) -> Answer:
     """Answer with a trained reader over the best sentence windows of the retrieved passages."""
     name = getattr(reader, "name", "reader")
     wins = _windows(rt, a.scored) if a.scored and a.scored[0].score >= MIN_READER_EVIDENCE else []
-    spans = reader.read(a.searched, [w.text for w in wins], top=20) if wins else []
+    spans = reader.read(a.searched, [w.text for w in wins], top=READ_TOP) if wins else []
     top, score = choose(rt, a, wins, spans)
     if top is None:
         return a.declined(score, name)

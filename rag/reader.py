@@ -34,6 +34,7 @@ MAX_LEN = 160  # tokens per window, specials included
 QUESTION_TOKENS = 32  # the question is cut to this many tokens
 STRIDE = 64  # context tokens shared by neighbouring windows of one long context
 MAX_ANSWER_TOKENS = 40
+READ_TOP = 20  # spans kept per question (and best starts/ends per window) when answering
 ONNX_NAME = "reader.onnx"
 INT8_NAME = "reader.int8.onnx"  # the same model with int8 matrix products
 INT8_ENV = "RAG_READER_INT8"  # 1: answer with the int8 graph, 0: with the float one
