@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag.articles import segment
-from rag.chunks import chunk_sentences, sentences_of
-from rag.embed import load_embedder
-from rag.index import build_index, embed_text_of
-from rag.pages import read_pages
+from rag.ingest.articles import segment
+from rag.ingest.chunks import chunk_sentences, sentences_of
+from rag.ingest.pages import read_pages
+from rag.models.embed import load_embedder
+from rag.store.index import build_index, embed_text_of
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 import rag
-from rag.embed import load_embedder
-from rag.index import build_index
+from rag.models.embed import load_embedder
+from rag.store.index import build_index
 
 QUESTIONS = [
     "西海岸新区首批成立了哪些产业链党建联盟？",

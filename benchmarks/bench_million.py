@@ -52,20 +52,19 @@ def make(n_chunks: int, out: Path) -> None:
     import faiss
     from tqdm import tqdm
 
-    from rag.articles import Article, Paragraph, Part, segment
-    from rag.chunks import Chunk, Sentence, sentences_of
-    from rag.embed import load_embedder
-    from rag.index import (
+    from rag.ingest.articles import Article, Paragraph, Part, segment
+    from rag.ingest.chunks import Chunk, Sentence, sentences_of
+    from rag.ingest.pages import read_pages
+    from rag.ingest.tokenize import tokenize
+    from rag.models.embed import load_embedder
+    from rag.store.index import (
         SCHEMA_VERSION,
         _bm25,
         _dense_index,
         _vector_file,
-        _write_json,
         dense_plan,
-        write_tables,
     )
-    from rag.pages import read_pages
-    from rag.tokenize import tokenize
+    from rag.store.tables import write_json, write_tables
 
     emb = load_embedder()
     seg = segment(read_pages(Path("seeds")))
@@ -124,7 +123,7 @@ def make(n_chunks: int, out: Path) -> None:
             )
     write_tables(out, articles, chunks, sentences, page_ids)
     del chunks, sentences, articles
-    _write_json(
+    write_json(
         out / "pages.json",
         [
             {
@@ -139,7 +138,7 @@ def make(n_chunks: int, out: Path) -> None:
             for p in page_ids
         ],
     )
-    _write_json(out / "vector_keys.json", [])
+    write_json(out / "vector_keys.json", [])
     print(f"tables and vectors written in {time.perf_counter() - t0:.0f} s", flush=True)
 
     t1 = time.perf_counter()
@@ -159,26 +158,27 @@ def make(n_chunks: int, out: Path) -> None:
         "counts": {"chunks": n_chunks, "sentences": n_sent},
         "synthetic": True,
     }
-    _write_json(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest)
 
 
 def rebuild_dense(path: Path) -> None:
     """Rebuild ``chunks.faiss`` of an index made before, with today's :func:`dense_plan`."""
     import faiss
 
-    from rag.index import _dense_index, _load_vectors, _read_json, _write_json, dense_plan
+    from rag.store.index import _dense_index, _load_vectors, _read_json, dense_plan
+    from rag.store.tables import write_json
 
     vectors = _load_vectors(path / "chunk_vectors.npy")
     manifest = _read_json(path / "manifest.json")
     plan = dense_plan(len(vectors), vectors.shape[1])
     if plan["type"] == manifest.get("dense", {}).get("type"):  # search settings only
-        _write_json(path / "manifest.json", {**manifest, "dense": plan})
+        write_json(path / "manifest.json", {**manifest, "dense": plan})
         return
     t0 = time.perf_counter()
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     faiss.write_index(_dense_index(vectors, plan), str(path / "chunks.faiss"))
     print(f"{plan['type']} built in {time.perf_counter() - t0:.0f} s", flush=True)
-    _write_json(path / "manifest.json", {**manifest, "dense": plan})
+    write_json(path / "manifest.json", {**manifest, "dense": plan})
 
 
 def measure(path: Path) -> None:
@@ -187,7 +187,7 @@ def measure(path: Path) -> None:
 
     base = _rss_mb()
     t0 = time.perf_counter()
-    from rag.retrieve import get_runtime, search
+    from rag.qa.retrieve import get_runtime, search
 
     rt = get_runtime(path)
     load_s = time.perf_counter() - t0
@@ -222,7 +222,7 @@ def measure(path: Path) -> None:
     # recall@10 of the dense stage (graph search, then the exact rerank if the graph is coded)
     import faiss
 
-    from rag.retrieve import CANDIDATES
+    from rag.qa.retrieve import CANDIDATES
 
     qv = rt.embedder.encode_queries(questions)
     found = []
@@ -247,7 +247,7 @@ def measure(path: Path) -> None:
     recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, exact, strict=True)]))
     del faiss
 
-    from rag.tokenize import tokenize
+    from rag.ingest.tokenize import tokenize
 
     bm25 = index.bm25
     lex = []

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.articles import Article, Paragraph, Part, segment
-from rag.chunks import Chunk, Sentence, sentences_of
-from rag.embed import load_embedder
 from rag.evaluate import read_jsonl
-from rag.index import HNSW_THRESHOLD, Index, _bm25, _dense_index, build_index
-from rag.pages import read_pages
-from rag.retrieve import Runtime, search
-from rag.tokenize import tokenize
+from rag.ingest.articles import Article, Paragraph, Part, segment
+from rag.ingest.chunks import Chunk, Sentence, sentences_of
+from rag.ingest.pages import read_pages
+from rag.ingest.tokenize import tokenize
+from rag.models.embed import load_embedder
+from rag.qa.retrieve import Runtime, search
+from rag.store.index import HNSW_THRESHOLD, Index, _bm25, _dense_index, build_index
 
 QUESTIONS = [
     "西海岸新区首批成立了哪些产业链党建联盟？",
@@ -111,7 +111,7 @@ def main() -> None:
     queries = [r["question"] for r in read_jsonl(qa)] if qa.is_file() else QUESTIONS
 
     with tempfile.TemporaryDirectory() as tmp:
-        from rag.retrieve import get_runtime
+        from rag.qa.retrieve import get_runtime
 
         build_index(Path(args.pages), Path(tmp) / "index", emb)
         rt = get_runtime(Path(tmp) / "index", emb)

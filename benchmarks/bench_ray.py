@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.articles import segment
-from rag.chunks import chunk_sentences, sentences_of
-from rag.distributed import RayEmbedder, connect
-from rag.embed import load_embedder
-from rag.index import embed_text_of
-from rag.pages import read_pages
+from rag.ingest.articles import segment
+from rag.ingest.chunks import chunk_sentences, sentences_of
+from rag.ingest.pages import read_pages
+from rag.models.embed import load_embedder
+from rag.store.distributed import RayEmbedder, connect
+from rag.store.index import embed_text_of
 
 
 def main() -> None:

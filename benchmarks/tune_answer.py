@@ -21,11 +21,11 @@ import itertools
 from pathlib import Path
 
 from rag.evaluate import cmrc_f1, load_squad
-from rag.reader import load_reader
-from rag.retrieve import get_runtime
+from rag.models.reader import load_reader
+from rag.qa.retrieve import get_runtime
 
-A = importlib.import_module("rag.answer")  # the module (rag.answer is also the function)
-R = importlib.import_module("rag.reader")
+A = importlib.import_module("rag.qa.answer")  # the module (rag.answer is also the function)
+R = importlib.import_module("rag.models.reader")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -74,7 +74,7 @@ def main() -> None:
         (-2.0, 0.0, 2.0),  # NULL_MARGIN
         (0.6, 0.75, 1.0),  # SURE_EVIDENCE
         (0.2, 0.3, 0.4),  # MIN_READER_EVIDENCE
-        (0.0, 0.25, 0.5),  # rag.reader.LENGTH_PRIOR
+        (0.0, 0.25, 0.5),  # rag.models.reader.LENGTH_PRIOR
     )
     print("evidence type null sure min  len |  F1   answered | declined: foreign  near miss")
     rows = []
@@ -111,9 +111,9 @@ def near_misses(examples):  # type: ignore[no-untyped-def]
     import re
     import tempfile
 
-    from rag.embed import load_embedder
     from rag.evaluate import passage_page_id
-    from rag.index import build_index
+    from rag.models.embed import load_embedder
+    from rag.store.index import build_index
 
     answers: dict[int, set[str]] = {}
     contexts: dict[int, str] = {}

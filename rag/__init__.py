@@ -5,12 +5,12 @@ Importing this package loads nothing heavy; the model and the index load on firs
 
 from __future__ import annotations
 
-from rag.answer import Answer, Citation, answer
-from rag.articles import Article, Paragraph, Part
 from rag.errors import IndexMismatchError, IndexMissingError, ModelError, RagError
-from rag.index import BuildReport, build_index
-from rag.pages import Page
-from rag.retrieve import Hit, archive_summary, get_article, retrieve
+from rag.ingest.articles import Article, Paragraph, Part
+from rag.ingest.pages import Page
+from rag.qa.answer import Answer, Citation, answer
+from rag.qa.retrieve import Hit, archive_summary, get_article, retrieve
+from rag.store.index import BuildReport, build_index
 
 __all__ = [
     "Answer",

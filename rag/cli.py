@@ -31,8 +31,8 @@ def _progress():  # type: ignore[no-untyped-def]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from rag.embed import load_embedder
-    from rag.index import build_index, default_index_dir
+    from rag.models.embed import load_embedder
+    from rag.store.index import build_index, default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
     embedder = load_embedder(args.model)
@@ -40,8 +40,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.ray:
         from functools import partial
 
-        from rag.distributed import RayEmbedder, ray_mapper
-        from rag.pages import read_pages
+        from rag.ingest.pages import read_pages
+        from rag.store.distributed import RayEmbedder, ray_mapper
 
         ray_embedder = RayEmbedder(embedder, args.ray, args.ray_actors, args.batch_size)
         ray_embedder.progress = partial(progress, "embedding")  # as vectors arrive
@@ -63,9 +63,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from rag.articles import segment
     from rag.evaluate import read_jsonl, score_segmentation
-    from rag.pages import read_pages
+    from rag.ingest.articles import segment
+    from rag.ingest.pages import read_pages
 
     seg = segment(read_pages(Path(args.pages)))
     score = score_segmentation(seg.articles, read_jsonl(Path(args.gold)))
@@ -76,8 +76,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.answer import answer
     from rag.evaluate import gold_titles_from, read_jsonl, score_answers
+    from rag.qa.answer import answer
 
     questions = read_jsonl(Path(args.qa))
     titles = {}
@@ -103,7 +103,6 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
     import tempfile
     from functools import partial
 
-    from rag.answer import RULES, answer
     from rag.evaluate import (
         READER_HEADER,
         load_squad,
@@ -113,7 +112,8 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
         score_open,
         write_passage_pages,
     )
-    from rag.reader import load_reader
+    from rag.models.reader import load_reader
+    from rag.qa.answer import RULES, answer
 
     examples = load_squad(Path(args.file))[: args.n or None]
     if not examples:
@@ -131,8 +131,8 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
             elif reader is not None:
                 scores.append(score_closed(examples, reader_closed(reader), "reader"))
     if args.mode in ("open", "both"):
-        from rag.embed import load_embedder
-        from rag.index import build_index
+        from rag.models.embed import load_embedder
+        from rag.store.index import build_index
 
         work = Path(args.index) if args.index else Path(tempfile.mkdtemp(prefix="rag-eval-"))
         pages = work.with_name(work.name + "-pages")
@@ -152,13 +152,13 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from rag.reader_train import main as train_main
+    from rag.train.reader_train import main as train_main
 
     return train_main(args.rest)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.answer import answer
+    from rag.qa.answer import answer
 
     ans = answer(args.question, k=args.k, index_dir=args.index, reader=args.reader)
     if ans.found:

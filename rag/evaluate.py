@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.articles import Article, Part
+from rag.ingest.articles import Article, Part
 
 
 def norm(text: str | None) -> str:
@@ -432,8 +432,8 @@ READER_HEADER = (
 def rules_closed(question: str, context: str) -> str:
     """The pattern extractor with the passage given: best sentence by question words, then
     its typed span (the whole sentence when no rule fits)."""
-    from rag.chunks import split_sentences
-    from rag.spans import classify, extract_span, question_terms
+    from rag.ingest.chunks import split_sentences
+    from rag.qa.spans import classify, extract_span, question_terms
 
     terms = question_terms(question)
     sentences = [context[a:b] for a, b in split_sentences(context)] or [context]
@@ -443,14 +443,14 @@ def rules_closed(question: str, context: str) -> str:
 
 
 def reader_closed(reader: object) -> Callable[[str, str], str]:
-    """A reader (``rag.reader.Reader``) with the passage given: its best span.
+    """A reader (``rag.models.reader.Reader``) with the passage given: its best span.
 
     Decoded as ``rag.answer`` decodes (the ``READ_TOP`` best starts and ends of each window,
     ranked with the length prior): with ``top=1`` only the single best start and end of each
     window would pair up, and the prior would have nothing to choose from (CMRC 2018 trial: F1
     62.7 that way against 65.8 for the stage-2 reader).
     """
-    from rag.reader import READ_TOP
+    from rag.models.reader import READ_TOP
 
     def best(question: str, context: str) -> str:
         spans = reader.read(question, [context], top=READ_TOP)  # type: ignore[attr-defined]

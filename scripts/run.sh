@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate 2>/dev/null || true
 # no index yet, or one written by an older version of the index format: (re)build it
-if ! python -c 'import sys, pathlib, rag.index as i; i.check_manifest(pathlib.Path(sys.argv[1]))' \
+if ! python -c 'import sys, pathlib, rag.store.index as i; i.check_manifest(pathlib.Path(sys.argv[1]))' \
     "${RAG_INDEX_DIR:-index}" 2>/dev/null; then
   rag build seeds --index "${RAG_INDEX_DIR:-index}" --full
 fi

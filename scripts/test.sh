@@ -14,5 +14,6 @@ fi
 ruff check .
 ruff format --check .
 mypy
+lint-imports --no-cache
 # pytest exits 5 when no test ran; set -e turns that into a failure.
 python -m pytest -q "$@"

@@ -13,14 +13,14 @@ SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embed import load_embedder
+    from rag.models.embed import load_embedder
 
     return load_embedder()
 
 
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, embedder) -> Path:
-    from rag.index import build_index
+    from rag.store.index import build_index
 
     path = tmp_path_factory.mktemp("idx") / "index"
     build_index(SEEDS, path, embedder)
@@ -29,7 +29,7 @@ def seed_index(tmp_path_factory, embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def runtime(seed_index, embedder):
-    from rag.retrieve import get_runtime
+    from rag.qa.retrieve import get_runtime
 
     return get_runtime(seed_index, embedder)
 

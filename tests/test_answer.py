@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.evaluate import char_f1, gold_titles_from, read_jsonl, score_answers
-from rag.spans import classify, extract_span
+from rag.qa.spans import classify, extract_span
 from tests.conftest import SHARED_EVAL
 
 

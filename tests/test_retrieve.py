@@ -12,8 +12,8 @@ import time
 import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.retrieve import clean_query, diversify, fusion, reciprocal_rank_fusion
-from rag.tokenize import tokenize
+from rag.ingest.tokenize import tokenize
+from rag.qa.retrieve import clean_query, diversify, fusion, reciprocal_rank_fusion
 
 
 def test_rrf_matches_hand_computation():
@@ -48,7 +48,7 @@ def test_control_characters_are_stripped():
 
 @pytest.mark.slow
 def test_words_of_one_article_retrieve_it_first(runtime):
-    from rag.retrieve import search
+    from rag.qa.retrieve import search
 
     hits = search(runtime, "新业态新就业群体综合团委揭牌成立", 5)
     assert "团委" in (hits[0].headline or "")
@@ -57,7 +57,7 @@ def test_words_of_one_article_retrieve_it_first(runtime):
 
 @pytest.mark.slow
 def test_paraphrase_finds_article_by_meaning(runtime):
-    from rag.retrieve import search
+    from rag.qa.retrieve import search
 
     hits = search(runtime, "出口到非洲的国产卡车", 3)
     assert any("商用车" in h.text for h in hits[:2])
@@ -65,7 +65,7 @@ def test_paraphrase_finds_article_by_meaning(runtime):
 
 @pytest.mark.slow
 def test_numbers_are_findable(runtime):
-    from rag.retrieve import search
+    from rag.qa.retrieve import search
 
     hits = search(runtime, "1209亿元", 3)
     assert "1209亿元" in hits[0].text
@@ -73,7 +73,7 @@ def test_numbers_are_findable(runtime):
 
 @pytest.mark.slow
 def test_continuation_text_comes_with_its_articles_headline(runtime):
-    from rag.retrieve import search
+    from rag.qa.retrieve import search
 
     hits = search(runtime, "茶产业高质量发展 改良茶树品种", 3)
     top = hits[0]
@@ -98,7 +98,7 @@ def test_public_retrieve_and_missing_index(seed_index, tmp_path):
 def test_model_and_schema_mismatch_refused(seed_index, tmp_path):
     import shutil
 
-    from rag.index import load_index
+    from rag.store.index import load_index
 
     copy = tmp_path / "idx"
     shutil.copytree(seed_index, copy)
@@ -117,7 +117,7 @@ def test_model_and_schema_mismatch_refused(seed_index, tmp_path):
 def test_incremental_rebuild_reuses_vectors_and_drops_removed_pages(embedder, seed_index, tmp_path):
     import shutil
 
-    from rag.index import build_index, load_index
+    from rag.store.index import build_index, load_index
     from tests.conftest import SEEDS
 
     pages = tmp_path / "pages"
@@ -135,7 +135,7 @@ def test_incremental_rebuild_reuses_vectors_and_drops_removed_pages(embedder, se
 def test_interrupted_build_leaves_previous_index(seed_index, embedder, tmp_path):
     import shutil
 
-    from rag.index import load_index
+    from rag.store.index import load_index
     from tests.conftest import ROOT, SEEDS
 
     idx = tmp_path / "idx"
@@ -160,7 +160,7 @@ def test_interrupted_build_leaves_previous_index(seed_index, embedder, tmp_path)
     assert (idx / "manifest.json").read_text() == before
     assert len(load_index(idx).chunks) > 0
     # the next build clears the dead build's staging directory
-    from rag.index import build_index
+    from rag.store.index import build_index
 
     build_index(SEEDS, idx, embedder)
     assert not list(tmp_path.glob(".idx.building-*"))

@@ -1,4 +1,4 @@
-"""Columnar tables of the index (rag.tables) and the FAISS structure chosen by size."""
+"""Columnar tables of the index (rag.store.tables) and the FAISS structure chosen by size."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from rag.articles import segment
-from rag.chunks import chunk_sentences, sentences_of
 from rag.errors import IndexMismatchError
-from rag.index import SQ8_THRESHOLD, _dense_index, dense_plan, load_index
-from rag.pages import read_pages
-from rag.tables import ArticleTable, ChunkTable, SentenceTable
+from rag.ingest.articles import segment
+from rag.ingest.chunks import chunk_sentences, sentences_of
+from rag.ingest.pages import read_pages
+from rag.store.index import SQ8_THRESHOLD, _dense_index, dense_plan, load_index
+from rag.store.tables import ArticleTable, ChunkTable, SentenceTable
 from tests.conftest import SEEDS
 
 

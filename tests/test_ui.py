@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Answer, Citation
-from rag.articles import Article, Paragraph, Part
+from rag.ingest.articles import Article, Paragraph, Part
+from rag.qa.answer import Answer, Citation
 from ui.app import NOT_FOUND, ChatService, format_answer, format_article, format_evidence
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"

@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import rag
-    from rag.answer import RULES
     from rag.errors import RagError
-    from rag.pages import format_date
-    from rag.reader import load_reader
+    from rag.ingest.pages import format_date
+    from rag.models.reader import load_reader
+    from rag.qa.answer import RULES
     from ui.app import CSS, ChatService, build_app
 
     index_dir = Path(args.index) if args.index else None
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _page_labels(index_dir: Path | None) -> dict[str, str]:
     """How a reader names each page (``8月11日 第1版``), by page id."""
-    from rag.pages import format_date
-    from rag.retrieve import get_runtime, page_label
+    from rag.ingest.pages import format_date
+    from rag.qa.retrieve import get_runtime, page_label
 
     pages = get_runtime(index_dir).index.pages.values()
     return {
@@ -88,7 +88,7 @@ def _page_labels(index_dir: Path | None) -> dict[str, str]:
 
 def _examples(index_dir: Path | None) -> list[str]:
     """Example questions made from the archive's own headlines."""
-    from rag.retrieve import get_runtime
+    from rag.qa.retrieve import get_runtime
 
     arts = get_runtime(index_dir).index.articles.values()
     heads = (a.headline for a in arts if a.headline and 6 <= len(a.headline) <= 24)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer import Answer, Citation
-from rag.articles import Article
 from rag.errors import RagError
-from rag.pages import format_date
+from rag.ingest.articles import Article
+from rag.ingest.pages import format_date
+from rag.qa.answer import Answer, Citation
 
 NOT_FOUND = "档案中没有找到答案"
 MAX_QUESTION_CHARS = 500

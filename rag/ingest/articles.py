@@ -1,6 +1,6 @@
 """Segment clean pages into articles: bodies, bylines, datelines, headlines and jump links.
 
-Per page, units (see :mod:`rag.pages`) are walked in reading order: a byline, a dateline or a
+Per page, units (see :mod:`rag.ingest.pages`) are walked in reading order: a byline, a dateline or a
 ``（上接第X版）`` marker opens a *part*; ``（下转第X版）`` or a trailing ``（本报记者 … 整理）``
 closes it. Title-like units do not split articles; afterwards each goes to the part whose text
 it describes best (character-bigram overlap weighted by rarity, with a small bonus for standing
@@ -15,9 +15,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
-from rag.pages import (
+from rag.ingest.pages import (
     CLOSERS,
     DATELINE,
     TERMINAL,
@@ -637,3 +637,27 @@ def page_numbers(pages: list[Page], articles: list[Article]) -> dict[str, int | 
             if linked and numbers.get(nxt.page_id) is None:
                 numbers[nxt.page_id] = prev.jump_out
     return numbers
+
+
+# ----------------------------------------------------------------------------- serialisation
+
+
+def article_to_dict(a: Article) -> dict:
+    """Plain JSON form of an article."""
+    return asdict(a)
+
+
+def article_from_dict(d: dict) -> Article:
+    """Inverse of :func:`article_to_dict`."""
+    parts = tuple(
+        Part(
+            **{
+                **p,
+                "paragraphs": tuple(Paragraph(**x) for x in p["paragraphs"]),
+                "other_titles": tuple(p["other_titles"]),
+                "sections": tuple(p["sections"]),
+            }
+        )
+        for p in d["parts"]
+    )
+    return Article(**{**d, "parts": parts, "other_titles": tuple(d["other_titles"])})

@@ -5,9 +5,10 @@ packaged one is the default embedding model's encoder fine-tuned on public Chine
 comprehension data; only the weights training changed ship (encoder layers and head, int8 with
 one scale per row; the 96 MB embedding matrix stays frozen and comes from the base model).
 
-``python -m rag.reader_model --packaged --out DIR`` (or ``--model HF_QA_DIR``) writes an ONNX
-export that :class:`rag.reader.OnnxReader` loads; :func:`rag.reader.load_reader` runs it in a
-child process once, so answering never imports torch.
+``python -m rag.models.reader_model --packaged --out DIR`` (or ``--model HF_QA_DIR``) writes an
+ONNX export that :class:`rag.models.reader.OnnxReader` loads;
+:func:`rag.models.reader.load_reader` runs it in a child process once, so
+answering never imports torch.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def packaged_model(directory: Path | None = None):  # type: ignore[no-untyped-de
     ``rag train-reader --out`` wrote into ``directory``."""
     from safetensors.numpy import load_file
 
-    from rag.embed import materialise_default_model
-    from rag.reader import packaged_reader
+    from rag.models.embed import materialise_default_model
+    from rag.models.reader import packaged_reader
 
     weights, _ = packaged_reader(directory)
     base_dir = materialise_default_model()
@@ -131,7 +132,8 @@ def export(model, tokenizer_dir: Path, out: Path, extra: dict | None = None) -> 
     import onnxruntime as ort
     import torch
 
-    from rag.reader import INT8_NAME, ONNX_NAME, batch_arrays, load_tokenizer, pad_id_of, windows
+    from rag.models.files import load_tokenizer, pad_id_of
+    from rag.models.reader import INT8_NAME, ONNX_NAME, batch_arrays, windows
 
     model = model.eval()
     takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
@@ -243,8 +245,8 @@ def hf_qa_model(path: Path):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Export a reader to ONNX (run by :func:`rag.reader.load_reader` in a child process)."""
-    p = argparse.ArgumentParser(prog="python -m rag.reader_model")
+    """Export a reader to ONNX (run by :func:`rag.models.reader.load_reader` in a child process)."""
+    p = argparse.ArgumentParser(prog="python -m rag.models.reader_model")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--packaged", action="store_true", help="the reader shipped in the package")
     src.add_argument("--packed", help="packed weights written by rag train-reader --out")
@@ -254,12 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         if args.packaged:
-            from rag.reader import packaged_reader
+            from rag.models.reader import packaged_reader
 
             model, tok_dir = packaged_model()
             extra = {"source": "packaged", "sha256": packaged_reader()[1]["sha256"]}
         elif args.packed:
-            from rag.reader import packaged_reader
+            from rag.models.reader import packaged_reader
 
             model, tok_dir = packaged_model(Path(args.packed))
             extra = {"source": "packed", "sha256": packaged_reader(args.packed)[1]["sha256"]}

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.evaluate import Example, load_squad
-from rag.reader import Window, decode, load_tokenizer, pad_id_of, windows
+from rag.models.files import load_tokenizer, pad_id_of, sha256_file
+from rag.models.reader import Window, decode, windows
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def predict(model, tok, examples: Sequence[Example], batch: int = 32) -> list[st
     """Best span per question, passage given, with a torch model (bf16 autocast when fast)."""
     import torch
 
-    from rag.reader import batch_arrays
+    from rag.models.reader import batch_arrays
 
     pad = pad_id_of(tok)
     preds: list[str] = []
@@ -267,8 +268,8 @@ def train(
     """
     import torch
 
-    from rag.embed import materialise_default_model
-    from rag.reader_model import base_qa_model, freeze_embeddings
+    from rag.models.embed import materialise_default_model
+    from rag.models.reader_model import base_qa_model, freeze_embeddings
 
     torch.set_num_threads(threads or os.cpu_count() or 2)
     torch.manual_seed(recipe.seed)
@@ -294,7 +295,7 @@ def train(
     if init is not None:  # a later stage: start from a packed reader's weights
         from safetensors.numpy import load_file
 
-        from rag.reader_model import apply_delta, unpack_delta
+        from rag.models.reader_model import apply_delta, unpack_delta
 
         apply_delta(model, unpack_delta(load_file(str(init))))
         log.info("starting from %s", init)
@@ -437,8 +438,7 @@ def write_package(
     """Write ``reader.safetensors`` (what training changed, int8) and ``reader.json`` (card)."""
     from safetensors.numpy import save_file
 
-    from rag.e5_convert import sha256_file
-    from rag.reader_model import pack_delta
+    from rag.models.reader_model import pack_delta
 
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "reader.safetensors"
@@ -462,7 +462,7 @@ def write_package(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rag train-reader`` (also ``python -m rag.reader_train``)."""
+    """``rag train-reader`` (also ``python -m rag.train.reader_train``)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="rag train-reader", description=__doc__.splitlines()[0])
@@ -487,13 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    from rag.reader_model import quiet_transformers
+    from rag.models.reader_model import quiet_transformers
 
     quiet_transformers()
     init = Path(args.init) / "reader.safetensors" if args.init else None
     if init is not None and not init.is_file():
         raise SystemExit(f"--init {args.init}: no reader.safetensors there")
-    from rag.e5_convert import sha256_file
 
     recipe = Recipe(
         data=[Path(d).name for d in args.data],

@@ -2,9 +2,9 @@
 
 An index is a directory of plain files: ``manifest.json`` (schema, model, chunking, corpus
 fingerprint, library versions, the FAISS structure and why), columnar tables of articles,
-chunks and sentences (``rag.tables``: integer ``.npy`` columns and UTF-8 text blobs, memory-mapped
-when loaded), ``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a bm25s folder.
-No pickle.
+chunks and sentences (``rag.store.tables``: integer ``.npy`` columns and UTF-8 text blobs,
+memory-mapped when loaded), ``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a
+bm25s folder. No pickle.
 A build writes a sibling temporary directory and swaps it in, so an interrupted build leaves
 the previous index as it was. Vectors of texts that did not change are reused.
 """
@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.articles import Article, Paragraph, Part, page_numbers, segment
-from rag.chunks import (
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.ingest.articles import Article, page_numbers, segment
+from rag.ingest.chunks import (
     MAX_CHUNK_CHARS,
     MAX_SENTENCE_CHARS,
     OVERLAP_SENTENCES,
@@ -37,13 +38,20 @@ from rag.chunks import (
     chunk_sentences,
     sentences_of,
 )
-from rag.embed import Embedder
-from rag.errors import IndexMismatchError, IndexMissingError
-from rag.pages import Page, read_pages
-from rag.tables import ArticleTable, ChunkTable, CodeView, SentenceTable, random_access
-from rag.tokenize import tokenize
+from rag.ingest.pages import Page, read_pages
+from rag.ingest.tokenize import tokenize
+from rag.models.embed import Embedder
+from rag.store.tables import (
+    ArticleTable,
+    ChunkTable,
+    CodeView,
+    SentenceTable,
+    random_access,
+    write_json,
+    write_tables,
+)
 
-SCHEMA_VERSION = 2  # 2: columnar tables (rag.tables) instead of JSON lists
+SCHEMA_VERSION = 2  # 2: columnar tables (rag.store.tables) instead of JSON lists
 INDEX_ENV = "RAG_INDEX_DIR"
 HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
 SQ8_THRESHOLD = 2_000_000  # chunks; above this the HNSW graph holds 8-bit codes (dense_plan)
@@ -119,7 +127,7 @@ class BuildReport:
 
 @dataclass
 class Index:
-    """A loaded index. Chunks, sentences and articles are columnar tables (``rag.tables``);
+    """A loaded index. Chunks, sentences and articles are columnar tables (``rag.store.tables``);
     plain lists and dicts given here are turned into tables."""
 
     path: Path
@@ -152,31 +160,6 @@ class Index:
 
 
 # ----------------------------------------------------------------------------- serialisation
-
-
-def article_to_dict(a: Article) -> dict:
-    """Plain JSON form of an article."""
-    return asdict(a)
-
-
-def article_from_dict(d: dict) -> Article:
-    """Inverse of :func:`article_to_dict`."""
-    parts = tuple(
-        Part(
-            **{
-                **p,
-                "paragraphs": tuple(Paragraph(**x) for x in p["paragraphs"]),
-                "other_titles": tuple(p["other_titles"]),
-                "sections": tuple(p["sections"]),
-            }
-        )
-        for p in d["parts"]
-    )
-    return Article(**{**d, "parts": parts, "other_titles": tuple(d["other_titles"])})
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
 def _read_json(path: Path) -> Any:
@@ -326,7 +309,7 @@ def build_index(
 
     Without ``full``, vectors of chunks and sentences whose text did not change are taken
     from the existing index instead of being embedded again. ``read`` reads the pages folder
-    (``rag.distributed`` passes one that reads pages as Ray tasks).
+    (``rag.store.distributed`` passes one that reads pages as Ray tasks).
     """
     t0 = time.perf_counter()
     with _staging(index_dir) as staging:
@@ -448,7 +431,7 @@ def _write_files(
 ) -> None:
     import faiss
 
-    _write_json(
+    write_json(
         tmp / "pages.json",
         [
             asdict(
@@ -466,29 +449,14 @@ def _write_files(
         ],
     )
     write_tables(tmp, articles, chunks, sentences, [p.page_id for p in pages])
-    _write_json(tmp / "vector_keys.json", keys)
+    write_json(tmp / "vector_keys.json", keys)
     # chunk_vectors.npy and sentence_vectors.npy were written while embedding
     faiss.write_index(_dense_index(chunk_vecs, manifest["dense"]), str(tmp / "chunks.faiss"))
     tokens = [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
     _bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
     (tmp / ".gitkeep").touch()
     # the manifest last: a directory without one is never a finished index
-    _write_json(tmp / "manifest.json", manifest)
-
-
-def write_tables(
-    directory: Path,
-    articles: dict[str, Article],
-    chunks: Sequence[Chunk],
-    sentences: Sequence[Sentence],
-    page_ids: list[str],
-) -> None:
-    """Write the article, chunk and sentence tables (``rag.tables``) into ``directory``."""
-    article_ids = list(articles)
-    ArticleTable.of(articles.values(), sentences).save(directory)
-    ChunkTable.of(chunks, article_ids, list(page_ids)).save(directory)
-    SentenceTable.of(sentences, article_ids, list(page_ids)).save(directory)
-    _write_json(directory / "tables.json", {"articles": article_ids, "pages": list(page_ids)})
+    write_json(tmp / "manifest.json", manifest)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.tokenize import STOPWORDS, normalise, pos_tag, tokenize
+from rag.ingest.tokenize import STOPWORDS, normalise, pos_tag, tokenize
 
 QUESTION_WORDS = frozenset(
     [

@@ -14,7 +14,6 @@ faster than torch on two cores (it is what keeps ``retrieve`` inside its latency
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.files import sha256_file
 
 CONVERTER_VERSION = 2
 ONNX_FILE = "query_encoder.onnx"
@@ -408,15 +408,6 @@ def _write_hf_model(f: E5File, out: Path, workdir: Path) -> None:
         "clean_up_tokenization_spaces": False,
     }
     (out / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2), encoding="utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def export_onnx(bert: object, out: Path) -> None:

@@ -3,7 +3,7 @@
 The reader reads a question with short context windows and proposes answer spans, each with a
 score, plus the window's no-answer score (the logits at the first token, as in SQuAD 2.0
 readers). Nothing here imports torch: the model is exported once to ONNX by
-``rag.reader_model`` (in a subprocess when called from here), and windowing and decoding are
+``rag.models.reader_model`` (in a subprocess when called from here), and windowing and decoding are
 plain numpy, shared with training so both see the same inputs.
 
 The default reader is the package's own fine-tune of the default embedding model (see
@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -28,6 +26,14 @@ from typing import Protocol
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.files import (
+    load_tokenizer,
+    model_cache_dir,
+    onnx_session,
+    pad_id_of,
+    run_module,
+    sha256_file,
+)
 
 READER_ENV = "RAG_READER"
 MAX_LEN = 160  # tokens per window, specials included
@@ -99,36 +105,6 @@ class Reader(Protocol):
 # ----------------------------------------------------------------------------- windows
 
 
-_tokenizers: dict[str, object] = {}
-_tokenizers_lock = threading.Lock()
-
-
-def load_tokenizer(model_dir: Path):  # type: ignore[no-untyped-def]
-    """The fast tokenizer of a model directory (``tokenizer.json``), truncation and padding off.
-
-    One instance per distinct file content, shared: the e5 vocabulary's tokenizer holds ~290 MB,
-    and the query encoder, the passage encoder and the reader (fine-tuned from the same model)
-    all use the same one. Callers must not change its truncation or padding.
-    """
-    from tokenizers import Tokenizer
-
-    path = model_dir / "tokenizer.json"
-    if not path.is_file():
-        raise ModelError(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed)")
-    import hashlib
-
-    data = path.read_bytes()
-    key = hashlib.sha256(data).hexdigest()
-    with _tokenizers_lock:
-        tok = _tokenizers.get(key)
-        if tok is None:
-            tok = Tokenizer.from_str(data.decode("utf-8"))
-            tok.no_truncation()
-            tok.no_padding()
-            _tokenizers[key] = tok
-    return tok
-
-
 def windows(
     tok,  # type: ignore[no-untyped-def]
     question: str,
@@ -177,15 +153,6 @@ def batch_arrays(batch: Sequence[Window], pad_id: int) -> dict[str, np.ndarray]:
         mask[i, : len(w.ids)] = 1
         types[i, : len(w.ids)] = w.type_ids
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-
-
-def pad_id_of(tok) -> int:  # type: ignore[no-untyped-def]
-    """The padding id of a tokenizer (``<pad>`` or ``[PAD]``), 0 when it has none."""
-    for name in ("<pad>", "[PAD]"):
-        i = tok.token_to_id(name)
-        if i is not None:
-            return int(i)
-    return 0
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -261,7 +228,7 @@ def decode(
 
 
 class OnnxReader:
-    """Reads with an ONNX export of a Hugging Face extractive-QA model (see ``rag.reader_model``).
+    """Reads with an ONNX export of a Hugging Face extractive-QA model (``reader_model``).
 
     Safe to call from several threads: ONNX Runtime sessions are thread-safe.
     """
@@ -273,8 +240,6 @@ class OnnxReader:
         threads: int = 0,
         int8: bool | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         if int8 is None:
             int8 = os.environ.get(INT8_ENV, "1" if INT8_DEFAULT else "0") == "1"
         graph = export_dir / INT8_NAME if int8 and (export_dir / INT8_NAME).is_file() else None
@@ -282,18 +247,7 @@ class OnnxReader:
         self.name = name or export_dir.name
         self.tokenizer = load_tokenizer(export_dir)
         self.pad_id = pad_id_of(self.tokenizer)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(graph), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(
-                f"cannot load the reader {graph}: {exc}; delete {export_dir} to export it again"
-            ) from exc
+        self.session = onnx_session(graph, threads, fix=f"delete {export_dir} to export it again")
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def logits(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,8 +279,6 @@ def packaged_reader(directory: str | Path | None = None) -> tuple[Path, dict]:
     (``rag/models/``), or those ``rag train-reader --out DIR`` wrote into ``directory``."""
     from importlib import resources
 
-    from rag.e5_convert import sha256_file
-
     if directory is None:
         card_path = Path(str(resources.files("rag") / "models" / "reader.json"))
         fix = "reinstall the package"
@@ -357,8 +309,6 @@ def packaged_reader(directory: str | Path | None = None) -> tuple[Path, dict]:
 def _export_dir_for(source: str) -> Path:
     import hashlib
 
-    from rag.embed import model_cache_dir
-
     key = hashlib.sha256(f"v{EXPORT_VERSION}:{source}".encode()).hexdigest()[:16]
     return model_cache_dir() / f"reader-{key}"
 
@@ -370,17 +320,11 @@ def _exported(path: Path) -> bool:
 
 def _run_export(args: list[str], target: Path) -> None:
     """Export in a child process, so torch never loads in an answering process."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "rag.reader_model", *args, "--out", str(target)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    run_module(
+        "rag.models.reader_model", [*args, "--out", str(target)], "export the reader to ONNX"
     )
-    if proc.returncode != 0 or not _exported(target):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise ModelError("cannot export the reader to ONNX: " + " / ".join(tail))
+    if not _exported(target):
+        raise ModelError(f"the reader export left no complete model in {target}")
 
 
 _lock = threading.Lock()

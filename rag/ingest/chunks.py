@@ -6,7 +6,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from rag.articles import Article
+from rag.ingest.articles import Article
 
 MAX_CHUNK_CHARS = 320  # ~1 token per Chinese character: well inside e5's 512-token window
 OVERLAP_SENTENCES = 1

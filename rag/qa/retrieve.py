@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.articles import Article
-from rag.embed import Embedder, load_embedder
-from rag.index import Index, default_index_dir, load_index
-from rag.pages import format_date
-from rag.tokenize import tokenize
+from rag.ingest.articles import Article
+from rag.ingest.pages import format_date
+from rag.ingest.tokenize import tokenize
+from rag.models.embed import Embedder, load_embedder
+from rag.store.index import Index, default_index_dir, load_index
 
 MAX_QUERY_CHARS = 500
 CANDIDATES = 50
@@ -201,7 +201,7 @@ def sentence_score(lexical: float, dense: float) -> float:
 
 def term_weights(rt: Runtime, query: str) -> dict[str, float]:
     """Content words of a query with their idf."""
-    from rag.spans import question_terms
+    from rag.qa.spans import question_terms
 
     idf, unknown = _idf(rt)
     return {t: idf.get(t, unknown) for t in question_terms(query)}
@@ -398,7 +398,7 @@ def dated_filter(
     """Chunks inside a date range, None when there is no range."""
     if not date_range or not any(date_range):
         return None
-    from rag.dialogue import in_range
+    from rag.qa.dialogue import in_range
 
     start, end = date_range
     in_range(start or "--01-01", start, end)  # validate both ends before the scan

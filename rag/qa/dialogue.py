@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.tokenize import pos_tag
+from rag.ingest.tokenize import pos_tag
 
 # Words that stand for something said before.
 PRONOUNS = frozenset(
@@ -227,7 +227,7 @@ _EDGE_FLAGS = ("m", "q", "v", "u", "f")
 
 
 def _is_boundary(word: str, flag: str) -> bool:
-    from rag.spans import QUESTION_WORDS
+    from rag.qa.spans import QUESTION_WORDS
 
     return (
         flag.startswith(_BOUNDARY_FLAGS)
@@ -381,7 +381,7 @@ def pos_tag_words(text: str) -> list[str]:
 def _asked_entity(turn: Turn) -> bool:
     """The earlier question asked for a thing (what / which / who), not a figure, date or
     reason, so a pronoun after it most likely points at its answer."""
-    from rag.spans import classify
+    from rag.qa.spans import classify
 
     return classify(turn.question).kind in ("what", "org", "person", "place")
 

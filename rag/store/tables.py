@@ -3,9 +3,9 @@
 A million chunks as Python objects cost gigabytes and a minute of JSON parsing; as columns they
 cost a few integers per row in memory, and their texts stay on disk (memory-mapped) until a
 question touches them. The tables behave like the plain containers they replace:
-``chunks[i]`` is a :class:`~rag.chunks.Chunk`, ``sentences[i]`` a
-:class:`~rag.chunks.Sentence`, ``articles[article_id]`` an :class:`~rag.articles.Article`,
-each made when asked for.
+``chunks[i]`` is a :class:`~rag.ingest.chunks.Chunk`, ``sentences[i]`` a
+:class:`~rag.ingest.chunks.Sentence`, ``articles[article_id]`` an
+:class:`~rag.ingest.articles.Article`, each made when asked for.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
-from rag.articles import Article
-from rag.chunks import Chunk, Sentence
+from rag.ingest.articles import Article, article_from_dict, article_to_dict
+from rag.ingest.chunks import Chunk, Sentence
 
 
 def random_access(arr: np.ndarray) -> None:
@@ -293,8 +293,6 @@ class ArticleTable(Mapping[str, Article]):
 
     @classmethod
     def of(cls, articles: Iterable[Article], sentences: Sequence[Sentence]) -> ArticleTable:
-        from rag.index import article_to_dict
-
         arts = list(articles)
         firsts: dict[str, str] = {}
         for s in sentences:
@@ -322,8 +320,6 @@ class ArticleTable(Mapping[str, Article]):
         return cls(list(meta["ids"]), list(meta["dates"]), list(meta["headers"]), rows)
 
     def __getitem__(self, article_id: str) -> Article:
-        from rag.index import article_from_dict
-
         hit = self._cache.get(article_id)
         if hit is not None:
             self._cache.move_to_end(article_id)
@@ -372,3 +368,23 @@ class CodeView(Sequence[str]):
         if isinstance(i, slice):
             return [self.names[c] for c in self.codes[i]]
         return self.names[self.codes[i]]
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as UTF-8 JSON (Chinese kept as it is)."""
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def write_tables(
+    directory: Path,
+    articles: dict[str, Article],
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sentence],
+    page_ids: list[str],
+) -> None:
+    """Write the article, chunk and sentence tables (``rag.store.tables``) into ``directory``."""
+    article_ids = list(articles)
+    ArticleTable.of(articles.values(), sentences).save(directory)
+    ChunkTable.of(chunks, article_ids, list(page_ids)).save(directory)
+    SentenceTable.of(sentences, article_ids, list(page_ids)).save(directory)
+    write_json(directory / "tables.json", {"articles": article_ids, "pages": list(page_ids)})

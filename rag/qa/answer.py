@@ -3,10 +3,10 @@ best of them with their neighbours, and cite the page and headline the span stan
 Nothing is generated: every answer is a verbatim span of the clean archive text.
 
 The reader's span score is combined with the retrieval evidence of its sentence and with how
-well it fits the question's type (``rag.spans.type_fit``); a span the question itself contains
+well it fits the question's type (``rag.qa.spans.type_fit``); a span the question itself contains
 is never the answer. The question is declined when the reader prefers "no answer" and the
 evidence is weak, or when the evidence is too weak on its own. ``reader="rules"`` keeps the
-older pattern-based extractor (``rag.spans.extract_span``) for comparison.
+older pattern-based extractor (``rag.qa.spans.extract_span``) for comparison.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunks import Sentence
-from rag.dialogue import Resolution, question_dates, resolve, turns_from
-from rag.pages import format_date
-from rag.reader import READ_TOP, Reader, Span, load_reader, normalise_answer, tidy
-from rag.retrieve import (
+from rag.ingest.chunks import Sentence
+from rag.ingest.pages import format_date
+from rag.models.reader import READ_TOP, Reader, Span, load_reader, normalise_answer, tidy
+from rag.qa.dialogue import Resolution, question_dates, resolve, turns_from
+from rag.qa.retrieve import (
     Focus,
     Hit,
     Runtime,
@@ -39,7 +39,7 @@ from rag.retrieve import (
     start_lexical,
     term_weights,
 )
-from rag.spans import QuestionType, classify, extract_span, type_fit
+from rag.qa.spans import QuestionType, classify, extract_span, type_fit
 
 RULES = "rules"
 MIN_EVIDENCE = 0.45  # below this the best sentence does not answer the question
@@ -514,7 +514,7 @@ def answer(
     ``citations`` and ``hits``. ``history`` holds the earlier turns of a conversation, oldest
     first, as ``(question, Answer)`` pairs (or question strings): a follow-up is resolved
     against them and ``resolved_question`` says what was searched. ``reader`` is a reader
-    directory, a :class:`rag.reader.Reader`, ``"rules"`` for the pattern extractor, or None
+    directory, a :class:`rag.models.reader.Reader`, ``"rules"`` for the pattern extractor, or None
     for ``$RAG_READER`` / the packaged reader. ``date_range`` (``("2022-08-01", None)``,
     ``("--08-11", "--08-11")``) keeps only articles dated inside it. Raises ``ValueError``
     for an empty, over-long or symbol-only question or a malformed date.

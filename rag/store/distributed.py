@@ -6,9 +6,9 @@ a pool of actors that each load the model once.
 ``--ray ADDRESS`` names one. Pages are read and cleaned as parallel Ray tasks; segmentation
 (which links the pages of an issue to each other) and chunking run on the driver, they are
 cheap; embedding, the cost of a build, runs in ``--ray-actors`` actors of Ray Data. Because
-:class:`RayEmbedder` is just another embedder, :func:`rag.index.build_index` writes exactly what
-a local build writes: the same chunk ids and manifest, the atomic swap, the reuse of vectors
-whose text did not change.
+:class:`RayEmbedder` is just another embedder, :func:`rag.store.index.build_index` writes
+exactly what a local build writes: the same chunk ids and manifest, the atomic swap, the reuse
+of vectors whose text did not change.
 
 Ray is an optional extra: ``pip install -e .[ray]``.
 """
@@ -68,7 +68,8 @@ class _EmbedActor:
     model: str | None = None  # set on a subclass made per build (no constructor arguments)
 
     def __init__(self) -> None:
-        from rag.embed import THREADS_ENV, load_embedder
+        from rag.models.embed import load_embedder
+        from rag.models.files import THREADS_ENV
 
         os.environ[THREADS_ENV] = "1"  # one core per actor; Ray schedules the actors
         self.embedder = load_embedder(self.model)
@@ -83,7 +84,7 @@ class _EmbedActor:
 
 
 class RayEmbedder:
-    """An :class:`rag.embed.Embedder` whose passages are embedded by a pool of Ray actors.
+    """An :class:`rag.models.embed.Embedder` whose passages are embedded by a pool of Ray actors.
 
     Queries (few, at build time none) are embedded locally by ``local``, the same model.
     """

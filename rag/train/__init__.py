@@ -1,0 +1,1 @@
+"""Training the reader on public reading-comprehension data (``rag train-reader``)."""
