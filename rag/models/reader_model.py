@@ -128,8 +128,6 @@ def export(model, tokenizer_dir: Path, out: Path, extra: dict | None = None) -> 
     """
     import inspect
 
-    import onnx
-    import onnxruntime as ort
     import torch
 
     from rag.models.files import load_tokenizer, pad_id_of
@@ -138,15 +136,6 @@ def export(model, tokenizer_dir: Path, out: Path, extra: dict | None = None) -> 
     model = model.eval()
     takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if takes_types else [])
-
-    class Logits(torch.nn.Module):
-        def __init__(self, m: torch.nn.Module) -> None:
-            super().__init__()
-            self.m = m
-
-        def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            o = self.m(**dict(zip(names, args, strict=True)))
-            return o.start_logits, o.end_logits
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".reader-staging-", dir=out.parent))
@@ -159,65 +148,16 @@ def export(model, tokenizer_dir: Path, out: Path, extra: dict | None = None) -> 
             tok, "问题是什么？", ["这是一段用来导出模型的文字，其中有答案。" * 3, "短文"]
         )
         feed = batch_arrays(sample, pad_id_of(tok))
-        args = tuple(torch.from_numpy(feed[n]) for n in names)
-        wrapped = Logits(model).eval()  # export restores the wrapper's mode on every submodule
+        feed = {n: feed[n] for n in names}
+        wrapped = _logits_of(model, names).eval()  # export restores the wrapper's mode
         with torch.no_grad():
-            ref = [t.numpy() for t in wrapped(*args)]
-        axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "start_logits", "end_logits"]}
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches
-            torch.onnx.export(
-                wrapped,
-                args,
-                str(staging / "inline.onnx"),
-                input_names=names,
-                output_names=["start_logits", "end_logits"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        # weights beside the graph, memory-mapped by ONNX Runtime: a serving process pages in
-        # only the vocabulary rows it uses
-        graph = onnx.load(str(staging / "inline.onnx"))
-        onnx.save_model(
-            graph,
-            str(staging / ONNX_NAME),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=ONNX_NAME + ".data",
-            size_threshold=1024,
-        )
-        del graph
-        (staging / "inline.onnx").unlink()
-        feed_n = {n: feed[n] for n in names}
-        mask = feed["attention_mask"].astype(bool)
-
-        def drift(path: Path) -> tuple[float, float]:
-            """Max logit difference from torch, and the correlation of the logits."""
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            got = sess.run(["start_logits", "end_logits"], feed_n)
-            diff = max(float(np.abs(g - r)[mask].max()) for g, r in zip(got, ref, strict=True))
-            corr = min(
-                float(np.corrcoef(g[mask], r[mask])[0, 1]) for g, r in zip(got, ref, strict=True)
-            )
-            return diff, corr
-
-        exact, _ = drift(staging / ONNX_NAME)
+            ref = [t.numpy() for t in wrapped(*(torch.from_numpy(feed[n]) for n in names))]
+        _trace(wrapped, feed, staging / ONNX_NAME)
+        exact, _ = _drift(staging / ONNX_NAME, feed, ref)
         if exact > 1e-2:
             raise ModelError(f"ONNX reader disagrees with torch (max logit difference {exact})")
-        # int8 matrix products (dynamic quantisation, one scale per output channel): faster on
-        # CPUs with VNNI; which graph answers by default is decided by measurement (README)
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(
-            str(staging / ONNX_NAME),
-            str(staging / INT8_NAME),
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,
-            use_external_data_format=True,
-        )
-        int8_diff, int8_corr = drift(staging / INT8_NAME)
+        _quantise(staging / ONNX_NAME, staging / INT8_NAME)
+        int8_diff, int8_corr = _drift(staging / INT8_NAME, feed, ref)
         marker = {
             "inputs": names,
             "max_logit_difference_float": exact,
@@ -231,6 +171,84 @@ def export(model, tokenizer_dir: Path, out: Path, extra: dict | None = None) -> 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _logits_of(model, names: list[str]):  # type: ignore[no-untyped-def]
+    """The model as ``(*inputs) -> (start_logits, end_logits)``, positional as ONNX wants."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self, m: torch.nn.Module) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            o = self.m(**dict(zip(names, args, strict=True)))
+            return o.start_logits, o.end_logits
+
+    return Logits(model)
+
+
+def _trace(wrapped, feed: dict[str, np.ndarray], path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Trace ``wrapped`` on ``feed`` into ``path``, its weights in a file beside the graph
+    (memory-mapped by ONNX Runtime: a serving process pages in only the rows it uses)."""
+    import onnx
+    import torch
+
+    names = list(feed)
+    inline = path.with_name("inline.onnx")
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "start_logits", "end_logits"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches
+        torch.onnx.export(
+            wrapped,
+            tuple(torch.from_numpy(feed[n]) for n in names),
+            str(inline),
+            input_names=names,
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    graph = onnx.load(str(inline))
+    onnx.save_model(
+        graph,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=path.name + ".data",
+        size_threshold=1024,
+    )
+    del graph
+    inline.unlink()
+
+
+def _drift(path: Path, feed: dict[str, np.ndarray], ref: list[np.ndarray]) -> tuple[float, float]:
+    """Max logit difference of the graph at ``path`` from torch's ``ref``, and the lowest
+    correlation of its logits with them (real tokens only)."""
+    import onnxruntime as ort
+
+    mask = feed["attention_mask"].astype(bool)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(["start_logits", "end_logits"], feed)
+    diff = max(float(np.abs(g - r)[mask].max()) for g, r in zip(got, ref, strict=True))
+    corr = min(float(np.corrcoef(g[mask], r[mask])[0, 1]) for g, r in zip(got, ref, strict=True))
+    return diff, corr
+
+
+def _quantise(source: Path, target: Path) -> None:
+    """int8 matrix products (dynamic quantisation, one scale per output channel): faster on
+    CPUs with VNNI; which graph answers by default is decided by measurement (README)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        use_external_data_format=True,
+    )
 
 
 def hf_qa_model(path: Path):  # type: ignore[no-untyped-def]

@@ -278,14 +278,7 @@ def train(
     tok = load_tokenizer(base_dir)
     pad = pad_id_of(tok)
 
-    cache = work / "features.npz"
-    if cache.is_file():
-        z = np.load(cache)
-        feats = Features(z["ids"], z["offsets"], z["start"], z["end"])
-    else:
-        examples = [ex for p in files for ex in load_training_file(p)]
-        feats = featurise(tok, examples, recipe.seed, recipe.negatives, recipe.cross)
-        np.savez(cache, **asdict(feats))
+    feats = _cached_features(work / "features.npz", tok, files, recipe)
     dev_examples = load_squad(dev)[:dev_n] if dev else []
     log.info(
         "%d training windows (%d without an answer)", len(feats), int((feats.start == 0).sum())
@@ -301,21 +294,9 @@ def train(
         log.info("starting from %s", init)
     freeze_embeddings(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim == 2]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": recipe.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=recipe.lr,
-    )
     per_epoch = math.ceil(len(feats) / recipe.batch)
     total = int(per_epoch * recipe.epochs)
-    warm = max(1, int(total * recipe.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
-    )
+    opt, sched = _optimiser(model, recipe, total)
     step = 0
     curve: list[dict] = []
     ckpt = work / "checkpoint.pt"
@@ -371,25 +352,7 @@ def train(
         for idx in order[at:]:
             if step >= stop_at:
                 break
-            rows = [feats.window(int(i)) for i in idx]
-            width = max(len(r) for r in rows)
-            ids = np.full((len(rows), width), pad, dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for r, row in enumerate(rows):
-                ids[r, : len(row)] = row
-                mask[r, : len(row)] = 1
-            ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-            s_lab = torch.from_numpy(feats.start[idx].astype(np.int64))
-            e_lab = torch.from_numpy(feats.end[idx].astype(np.int64))
-            with _autocast():
-                o = model(input_ids=ids_t, attention_mask=mask_t)
-            neg = (1 - mask_t).bool()
-            s_log = o.start_logits.float().masked_fill(neg, -1e4)
-            e_log = o.end_logits.float().masked_fill(neg, -1e4)
-            loss = (
-                torch.nn.functional.cross_entropy(s_log, s_lab)
-                + torch.nn.functional.cross_entropy(e_log, e_lab)
-            ) / 2
+            loss = _batch_loss(model, feats, idx, pad)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -423,6 +386,61 @@ def train(
     if not curve or curve[-1]["step"] != step:
         evaluate()
     return write_package(model, recipe, out, base_dir, len(feats), step, total, curve)
+
+
+def _cached_features(cache: Path, tok, files: Sequence[Path], recipe: Recipe) -> Features:  # type: ignore[no-untyped-def]
+    """The training windows of ``files`` (tokenised once, then read back from ``cache``)."""
+    if cache.is_file():
+        z = np.load(cache)
+        return Features(z["ids"], z["offsets"], z["start"], z["end"])
+    examples = [ex for p in files for ex in load_training_file(p)]
+    feats = featurise(tok, examples, recipe.seed, recipe.negatives, recipe.cross)
+    np.savez(cache, **asdict(feats))
+    return feats
+
+
+def _optimiser(model, recipe: Recipe, total: int):  # type: ignore[no-untyped-def]
+    """AdamW (no weight decay on biases and norms) with linear warm-up and linear decay."""
+    import torch
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(
+        [
+            {"params": [p for _, p in named if p.ndim == 2], "weight_decay": recipe.weight_decay},
+            {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+    )
+    warm = max(1, int(total * recipe.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+    )
+    return opt, sched
+
+
+def _batch_loss(model, feats: Features, idx: np.ndarray, pad: int):  # type: ignore[no-untyped-def]
+    """Mean of the start and end cross-entropies of one batch of windows (padding masked)."""
+    import torch
+
+    rows = [feats.window(int(i)) for i in idx]
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = row
+        mask[r, : len(row)] = 1
+    ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+    s_lab = torch.from_numpy(feats.start[idx].astype(np.int64))
+    e_lab = torch.from_numpy(feats.end[idx].astype(np.int64))
+    with _autocast():
+        o = model(input_ids=ids_t, attention_mask=mask_t)
+    neg = (1 - mask_t).bool()
+    s_log = o.start_logits.float().masked_fill(neg, -1e4)
+    e_log = o.end_logits.float().masked_fill(neg, -1e4)
+    return (
+        torch.nn.functional.cross_entropy(s_log, s_lab)
+        + torch.nn.functional.cross_entropy(e_log, e_lab)
+    ) / 2
 
 
 def write_package(
