@@ -187,7 +187,7 @@ def measure(path: Path) -> None:
 
     base = _rss_mb()
     t0 = time.perf_counter()
-    from rag.qa.retrieve import get_runtime, search
+    from rag.qa.retrieve import get_runtime, retrieve_from
 
     rt = get_runtime(path)
     load_s = time.perf_counter() - t0
@@ -202,7 +202,7 @@ def measure(path: Path) -> None:
         out = []
         for q in questions:
             t = time.perf_counter()
-            search(rt, q, 5)
+            retrieve_from(rt, q, 5)
             out.append((time.perf_counter() - t) * 1000)
         return sorted(out)
 
@@ -222,12 +222,12 @@ def measure(path: Path) -> None:
     # recall@10 of the dense stage (graph search, then the exact rerank if the graph is coded)
     import faiss
 
-    from rag.qa.retrieve import CANDIDATES
+    from rag.qa.config import RetrievalConfig
 
     qv = rt.embedder.encode_queries(questions)
     found = []
     for v in qv:
-        _, ids = index.dense.search(v.reshape(1, -1), CANDIDATES)
+        _, ids = index.dense.search(v.reshape(1, -1), RetrievalConfig().candidates)
         cand = [int(i) for i in ids[0] if i >= 0]
         if index.coded_vectors:
             cand = [cand[j] for j in np.argsort(-(index.chunk_vectors[cand] @ v), kind="stable")]

@@ -29,7 +29,7 @@ from rag.ingest.chunks import Chunk, Sentence, sentences_of
 from rag.ingest.pages import read_pages
 from rag.ingest.tokenize import tokenize
 from rag.models.embed import load_embedder
-from rag.qa.retrieve import Runtime, search
+from rag.qa.retrieve import Runtime, retrieve_from
 from rag.store.index import HNSW_THRESHOLD, Index, _bm25, _dense_index, build_index
 
 QUESTIONS = [
@@ -115,7 +115,7 @@ def main() -> None:
 
         build_index(Path(args.pages), Path(tmp) / "index", emb)
         rt = get_runtime(Path(tmp) / "index", emb)
-        p50, p95 = timings(lambda q: search(rt, q, 5), queries)
+        p50, p95 = timings(lambda q: retrieve_from(rt, q, 5), queries)
         print(f"seeds ({len(rt.index.chunks)} chunks): retrieve p50 {p50:.1f} ms  p95 {p95:.1f} ms")
 
     seg = segment(read_pages(Path(args.pages)))
@@ -128,14 +128,16 @@ def main() -> None:
         built = time.perf_counter() - t0
         rt = Runtime(index=index, embedder=emb)
         kind = "HNSW" if n > HNSW_THRESHOLD else "flat"
-        p50, p95 = timings(lambda q, rt=rt: search(rt, q, 5), queries)
+        p50, p95 = timings(lambda q, rt=rt: retrieve_from(rt, q, 5), queries)
         print(
             f"{n} chunks ({kind}, built in {built:.0f} s): retrieve p50 {p50:.1f} ms  "
             f"p95 {p95:.1f} ms (query embedding included)"
         )
         qv = emb.encode_queries(queries)
         vec = dict(zip(queries, qv, strict=True))
-        r50, r95 = timings(lambda q, rt=rt, vec=vec: search(rt, q, 5, query_vector=vec[q]), queries)
+        r50, r95 = timings(
+            lambda q, rt=rt, vec=vec: retrieve_from(rt, q, 5, vector=vec[q]), queries
+        )
         e50, _ = timings(lambda q: emb.encode_queries([q]), queries)
         print(
             f"  of which: query embedding p50 {e50:.1f} ms; retrieval alone p50 {r50:.1f} ms "

@@ -8,12 +8,15 @@ from __future__ import annotations
 from rag.errors import IndexMismatchError, IndexMissingError, ModelError, RagError
 from rag.ingest.articles import Article, Paragraph, Part
 from rag.ingest.pages import Page
-from rag.qa.answer import Answer, Citation, answer
-from rag.qa.retrieve import Hit, archive_summary, get_article, retrieve
+from rag.qa.answer import answer
+from rag.qa.config import AnswerConfig, RetrievalConfig
+from rag.qa.records import Answer, Citation, Hit
+from rag.qa.retrieve import archive_summary, get_article, retrieve
 from rag.store.index import BuildReport, build_index
 
 __all__ = [
     "Answer",
+    "AnswerConfig",
     "Article",
     "BuildReport",
     "Citation",
@@ -25,6 +28,7 @@ __all__ = [
     "Paragraph",
     "Part",
     "RagError",
+    "RetrievalConfig",
     "answer",
     "archive_summary",
     "build_index",

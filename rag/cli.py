@@ -32,9 +32,11 @@ def _progress():  # type: ignore[no-untyped-def]
 
 def cmd_build(args: argparse.Namespace) -> int:
     from rag.models.embed import load_embedder
+    from rag.qa.config import settings_record
     from rag.store.index import build_index, default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
+    settings = settings_record()
     embedder = load_embedder(args.model)
     progress = _progress()
     if args.ray:
@@ -52,10 +54,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             full=args.full,
             progress=progress,  # pages and chunks; the actors report the embedding
             read=partial(read_pages, mapper=ray_mapper),
+            settings=settings,
         )
     else:
         report = build_index(
-            Path(args.pages), index_dir, embedder, full=args.full, progress=progress
+            Path(args.pages), index_dir, embedder, args.full, progress, settings=settings
         )
     print(f"index: {index_dir.resolve()}" + (f" (built on Ray: {args.ray})" if args.ray else ""))
     print("\n".join(report.lines()))
@@ -113,7 +116,8 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
         write_passage_pages,
     )
     from rag.models.reader import load_reader
-    from rag.qa.answer import RULES, answer
+    from rag.qa.answer import answer, reader_of
+    from rag.qa.spans import RULES
 
     examples = load_squad(Path(args.file))[: args.n or None]
     if not examples:
@@ -140,7 +144,7 @@ def cmd_eval_reader(args: argparse.Namespace) -> int:
         print(f"indexing {len(examples)} questions' passages into {work} …", file=sys.stderr)
         build_index(pages, work, load_embedder(), progress=_progress())
         for e in extractors:
-            choice = RULES if e == RULES else reader
+            choice = reader_of(RULES) if e == RULES else reader
             answer(examples[0].question, index_dir=work, reader=choice)  # load once, untimed
             scores.append(score_open(examples, partial(answer, index_dir=work, reader=choice), e))
     if args.json:

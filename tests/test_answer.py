@@ -123,6 +123,24 @@ def test_answer_is_verbatim_and_cited(seed_index, runtime):
     assert ans.text in ans.sentence
     assert c.headline == "把“红色引擎”建在产业链上"
     assert c.pages[0].startswith("000_")
+    # a citation holds its passage (the first hit), never a copy of its fields
+    assert c.passage is ans.hits[0] and c.title == ans.hits[0].title
+    assert ans.kind == "span"
+
+
+def test_rules_are_a_reader():
+    from rag.models.reader import Reader
+    from rag.qa.spans import RulesReader
+
+    rules: Reader = RulesReader()
+    spans = rules.read(
+        "新区有多少个项目？", ["会议很成功。", "新区共有208个项目，总投资1209亿元。"]
+    )
+    assert spans and spans[0].context == 1
+    assert "208个" in "新区共有208个项目，总投资1209亿元。"[spans[0].start : spans[0].end]
+    assert rules.read("新区有多少个项目？", ["会议很成功。"]) == []  # strict type: no fallback
+    loose = rules.read("会议怎么样？", ["会议很成功。"])
+    assert [(s.start, s.end) for s in loose] == [(0, len("会议很成功。"))]
 
 
 @pytest.mark.slow
@@ -134,14 +152,16 @@ def test_dev_set_targets(seed_index, runtime):
 
     titles = gold_titles_from(read_jsonl(SHARED_EVAL / "articles.jsonl"))
     s = score_answers(read_jsonl(qa), lambda q: rag.answer(q, index_dir=seed_index), titles)
-    # the default (reader) path; the rules' figures are checked below
-    assert s.hit1 >= 0.9
-    assert s.contains >= 0.72 and s.median_len <= 30
-    assert s.f1 >= 0.72
-    # measured: page 0.96, headline 1.00 (an answerable question declined cites nothing)
-    assert s.page_right >= 0.9 and s.headline_right >= 0.9
+    # the default (reader) path, measured (README): hit@1 0.96, contains 0.80, char F1 0.78,
+    # page 0.96, headline 1.00 (of 15), 2 of 3 declined, answered 0.96. The floors allow one
+    # question (1/25 = 0.04; a headline 1/15) to flip on a CPU whose int8 kernels round apart
+    assert s.hit1 >= 0.92
+    assert s.contains >= 0.76 and s.median_len <= 30
+    assert s.f1 >= 0.74
+    assert s.page_right >= 0.92 and s.headline_right >= 0.93
     assert s.abstain_right >= 2 and s.answered >= 0.92
     rules = score_answers(
         read_jsonl(qa), lambda q: rag.answer(q, index_dir=seed_index, reader="rules"), titles
     )
-    assert rules.contains >= 0.85 and rules.abstain_right >= 2
+    # measured: contains 0.96, char F1 0.958, 3 of 3 declined, page and headline 1.00
+    assert rules.contains >= 0.92 and rules.f1 >= 0.92 and rules.abstain_right >= 3

@@ -60,7 +60,7 @@ def test_every_dev_question_stands_alone_whatever_the_history():
 
 
 def test_history_forms():
-    from rag.qa.answer import Answer
+    from rag.qa.records import Answer
 
     a = Answer("q", True, "隐珠街道", "s", "place", [], [], 1.0, "变频控制产业园在哪？")
     turns = turns_from(["问题一", ("问题二", "答案"), ("q", a)])
@@ -161,3 +161,11 @@ def test_date_filter_and_named_dates(seed_index, runtime):
     assert ans.hits[0].date == "--07-18"
     with pytest.raises(ValueError):
         rag.answer("会议", index_dir=seed_index, date_range=("八月", None))
+    # a range that ends before it starts is refused, not answered 档案中没有找到答案
+    with pytest.raises(ValueError, match="结束日期早于起始日期"):
+        rag.answer("会议", index_dir=seed_index, date_range=("--08-11", "--07-18"))
+    with pytest.raises(ValueError, match="结束日期早于起始日期"):
+        rag.retrieve("会议", index_dir=seed_index, date_range=("--08-11", "--07-18"))
+    # rag.retrieve and rag.answer share one retriever: a named date's pages come first in both
+    named = rag.retrieve("7月18日的报纸上，会议提出了什么目标？", k=3, index_dir=seed_index)
+    assert named[0].date == "--07-18" and named[0].chunk_id == ans.hits[0].chunk_id

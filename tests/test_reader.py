@@ -122,7 +122,7 @@ def test_packed_delta_round_trip_and_size():
 
 
 def test_packaged_reader_card_and_checksum():
-    from rag.models.e5_convert import sha256_file
+    from rag.models.files import sha256_file
     from rag.models.reader import packaged_reader
 
     weights, card = packaged_reader()
@@ -196,8 +196,9 @@ def test_dev_questions_with_the_reader(seed_index, runtime):
 
     rows = read_jsonl(qa)
     s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index))
-    # measured: contains 0.80, char F1 0.78, 2 of 3 declined, answered 0.96 (README)
-    assert s.contains >= 0.72 and s.f1 >= 0.72 and s.median_len <= 30
+    # measured: contains 0.80, char F1 0.78, 2 of 3 declined, answered 0.96 (README); one
+    # question's slack (0.04) for CPUs whose int8 kernels round differently
+    assert s.contains >= 0.76 and s.f1 >= 0.74 and s.median_len <= 30
     assert s.abstain_right >= 2 and s.answered >= 0.92
     for row in rows:
         ans = rag.answer(row["question"], index_dir=seed_index)

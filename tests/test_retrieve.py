@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+import rag
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.ingest.tokenize import tokenize
-from rag.qa.retrieve import clean_query, diversify, fusion, reciprocal_rank_fusion
+from rag.qa.query import clean_query
+from rag.qa.retrieve import diversify, reciprocal_rank_fusion
 
 
 def test_rrf_matches_hand_computation():
@@ -21,9 +23,6 @@ def test_rrf_matches_hand_computation():
     assert scores[3] == pytest.approx(1 / 62 + 1 / 61)
     assert scores[7] == pytest.approx(1 / 61)
     assert scores[9] == pytest.approx(1 / 62)
-    assert fusion("rrf") is reciprocal_rank_fusion
-    with pytest.raises(ValueError, match="valid: rrf"):
-        fusion("borda")
 
 
 def test_diversify_spreads_articles():
@@ -47,35 +46,27 @@ def test_control_characters_are_stripped():
 
 
 @pytest.mark.slow
-def test_words_of_one_article_retrieve_it_first(runtime):
-    from rag.qa.retrieve import search
-
-    hits = search(runtime, "新业态新就业群体综合团委揭牌成立", 5)
+def test_words_of_one_article_retrieve_it_first(seed_index, runtime):
+    hits = rag.retrieve("新业态新就业群体综合团委揭牌成立", 5, index_dir=seed_index)
     assert "团委" in (hits[0].headline or "")
     assert len({h.article_id for h in hits}) == len(hits)  # one passage per article first
 
 
 @pytest.mark.slow
-def test_paraphrase_finds_article_by_meaning(runtime):
-    from rag.qa.retrieve import search
-
-    hits = search(runtime, "出口到非洲的国产卡车", 3)
+def test_paraphrase_finds_article_by_meaning(seed_index, runtime):
+    hits = rag.retrieve("出口到非洲的国产卡车", 3, index_dir=seed_index)
     assert any("商用车" in h.text for h in hits[:2])
 
 
 @pytest.mark.slow
-def test_numbers_are_findable(runtime):
-    from rag.qa.retrieve import search
-
-    hits = search(runtime, "1209亿元", 3)
+def test_numbers_are_findable(seed_index, runtime):
+    hits = rag.retrieve("1209亿元", 3, index_dir=seed_index)
     assert "1209亿元" in hits[0].text
 
 
 @pytest.mark.slow
-def test_continuation_text_comes_with_its_articles_headline(runtime):
-    from rag.qa.retrieve import search
-
-    hits = search(runtime, "茶产业高质量发展 改良茶树品种", 3)
+def test_continuation_text_comes_with_its_articles_headline(seed_index, runtime):
+    hits = rag.retrieve("茶产业高质量发展 改良茶树品种", 3, index_dir=seed_index)
     top = hits[0]
     assert "茶树" in top.text
     assert len(top.pages) == 2 and top.page == top.pages[1]
@@ -190,3 +181,8 @@ def test_build_prints_progress_and_summary_only_and_never_loads_torch(tmp_path):
     assert lines[0].startswith("index: ") and lines[1].startswith("pages: 5")
     assert any(line.startswith("dense index: flat-ip (") for line in lines)  # which, and why
     assert lines[-1] == "no torch"
+    # the retrieval settings the index is meant to be searched with are recorded, and read back
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text(encoding="utf-8"))
+    from rag.qa.config import RetrievalConfig
+
+    assert RetrievalConfig.from_dict(manifest["settings"]["retrieval"]) == RetrievalConfig()

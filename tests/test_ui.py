@@ -16,25 +16,27 @@ from pathlib import Path
 import pytest
 
 from rag.ingest.articles import Article, Paragraph, Part
-from rag.qa.answer import Answer, Citation
+from rag.qa.records import Answer, Citation, Hit
 from ui.app import NOT_FOUND, ChatService, format_answer, format_article, format_evidence
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 def citation(text="联盟覆盖智能家电、高端化工。", headline="产业链党建联盟成立", start=6, end=15):
-    return Citation(
+    passage = Hit(
+        text=text,
         page="p1",
         pages=("p1", "p2"),
         headline=headline,
         label="联盟覆盖…",
-        date="--08-11",
-        text=text,
-        answer_start=start,
-        answer_end=end,
         article_id="p1:a1",
+        score=1.0,
         chunk_id=0,
+        start=0,
+        end=len(text),
+        date="--08-11",
     )
+    return Citation(passage, answer_start=start, answer_end=end)
 
 
 def fake_answer(found=True, text="智能家电、高端化工", cit=None):
@@ -72,7 +74,7 @@ def test_answer_shows_span_sentence_and_citations():
     md = format_answer(fake_answer())
     assert "**智能家电、高端化工**" in md
     assert "\\[1\\] 产业链党建联盟成立 · 8月11日 · 版面 p1" in md
-    numbered = fake_answer(cit=replace(citation(), page_number=1))
+    numbered = fake_answer(cit=Citation(replace(citation().passage, page_number=1), 6, 15))
     assert "\\[1\\] 产业链党建联盟成立 · 8月11日 · 第1版" in format_answer(numbered)
 
 
@@ -97,6 +99,30 @@ def test_archive_and_user_text_are_escaped():
         assert "<script" not in out and "<img" not in out
         assert "&lt;script&gt;" in out
     assert "<mark>&lt;script&gt;" in format_evidence(evil)
+
+
+def test_quotes_and_marks_in_archive_text_show_as_themselves():
+    # was: html.escape then markdown escapes, so an apostrophe showed as the literal &#x27;
+    cit = citation(text="Xi'an 的“丝路”项目 > 5个 #1", headline="Xi'an 项目 *重点*", start=0, end=6)
+    md = format_answer(fake_answer(text="Xi'an", cit=cit))
+    assert "&#x27;" not in md and "&amp;#" not in md and "\\&" not in md
+    assert "Xi'an" in md and "&gt; 5个" in md and "\\#1" in md and "\\*重点\\*" in md
+
+
+def test_reversed_date_range_is_refused_without_years():
+    # was: --08-11 then --07-18 passed the check ("--08" != "--07" skipped it) and the page
+    # answered 档案中没有找到答案 instead of saying the range is reversed
+    svc = ChatService(
+        answer_fn=lambda q, k, h, d: fake_answer(), article_fn=lambda a: fake_article()
+    )
+    for start, end in (
+        ("--08-11", "--07-18"),
+        ("2022-08-11", "2022-07-18"),
+        ("2022-08-11", "--07-18"),
+    ):
+        with pytest.raises(ValueError, match="结束日期早于起始日期"):
+            svc.ask("问题", [], 3, [], start, end)
+    assert svc.ask("问题", [], 3, [], "--07-18", "--08-11").answer is not None
 
 
 def test_article_view_has_every_page_and_highlight():

@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     import rag
     from rag.errors import RagError
     from rag.ingest.pages import format_date
-    from rag.models.reader import load_reader
-    from rag.qa.answer import RULES
+    from rag.qa.answer import reader_of
     from ui.app import CSS, ChatService, build_app
 
     index_dir = Path(args.index) if args.index else None
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         # load (and export once) before serving, so the first question is not slow
-        reader = RULES if args.reader == RULES else load_reader(args.reader)
+        reader = reader_of(args.reader)
     except RagError as exc:
         print(f"ui: {exc}", file=sys.stderr)
         return 2
@@ -75,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 def _page_labels(index_dir: Path | None) -> dict[str, str]:
     """How a reader names each page (``8月11日 第1版``), by page id."""
     from rag.ingest.pages import format_date
-    from rag.qa.retrieve import get_runtime, page_label
+    from rag.qa.records import page_label
+    from rag.qa.retrieve import get_runtime
 
     pages = get_runtime(index_dir).index.pages.values()
     return {

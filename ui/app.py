@@ -14,21 +14,20 @@ from typing import Any
 from rag.errors import RagError
 from rag.ingest.articles import Article
 from rag.ingest.pages import format_date
-from rag.qa.answer import Answer, Citation
+from rag.qa.query import check_date_range
+from rag.qa.records import Answer, Citation
 
 NOT_FOUND = "档案中没有找到答案"
 MAX_QUESTION_CHARS = 500
 
 
 def _md(text: str) -> str:
-    # html.escape first, then backslash-escape markdown marks; entities stay entities
-    escaped = html.escape(text, quote=True)
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", escaped).replace("\n", " ")
-
-
-def citation_title(c: Citation) -> str:
-    """``headline (or label) · 8月11日 · 第1版`` for a citation, unescaped."""
-    return c.title
+    """Text shown as itself in markdown: its marks backslash-escaped, then ``& < >`` as
+    entities (escaping the other way round turned ``'`` into ``&#x27;`` and then escaped the
+    entity's ``#``, so readers saw ``&#x27;``; quotes are harmless outside attributes, and
+    ``>`` becomes ``&gt;``, which opens no quote block)."""
+    marked = re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
+    return html.escape(marked, quote=False).replace("\n", " ")
 
 
 def format_answer(answer: Answer) -> str:
@@ -40,7 +39,7 @@ def format_answer(answer: Answer) -> str:
         if understood:
             lines.insert(0, understood)
         for i, c in enumerate(answer.citations[:3], 1):
-            lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
+            lines.append(f"\\[{i}\\] {_md(c.title)}")
         return "\n\n".join(lines)
     sentence = answer.sentence
     at = sentence.find(answer.text)
@@ -54,7 +53,7 @@ def format_answer(answer: Answer) -> str:
     if understood:
         lines.insert(0, understood)
     for i, c in enumerate(answer.citations, 1):
-        lines.append(f"\\[{i}\\] {_md(citation_title(c))}")
+        lines.append(f"\\[{i}\\] {_md(c.title)}")
     return "\n\n".join(lines)
 
 
@@ -80,7 +79,7 @@ def format_evidence(answer: Answer | None) -> str:
     for i, c in enumerate(answer.citations, 1):
         body = _highlight(c.text, c.answer_start, c.answer_end).replace("\n", "<br>")
         parts.append(
-            f"<div class='ev-item'><div class='ev-title'>[{i}] {html.escape(citation_title(c))}"
+            f"<div class='ev-item'><div class='ev-title'>[{i}] {html.escape(c.title)}"
             f"</div><div class='ev-text'>{body}</div></div>"
         )
     return "\n".join(parts)
@@ -156,7 +155,6 @@ class ChatService:
     article_fn: Callable[[str], Article]
     page_labels: dict[str, str] = field(default_factory=dict)  # page id -> 第N版
     errors: tuple[type[BaseException], ...] = (ValueError, RagError)
-    last: dict[str, Any] = field(default_factory=dict)
 
     def ask(
         self,
@@ -180,13 +178,12 @@ class ChatService:
                 f"问题太长（{len(q)} 个字符），请控制在 {MAX_QUESTION_CHARS} 个字符以内。"
             )
         start, end = (date_from or None), (date_to or None)
-        if start and end and start[-5:] > end[-5:] and start[:4] == end[:4]:
-            raise ValueError("结束日期早于起始日期，请重新选择。")
+        check_date_range((start, end))  # a reversed range is refused, with or without years
         earlier = list(turns or [])[-MAX_TURNS:]
         ans = self.answer_fn(q, int(k), earlier, (start, end))
         history = [*list(history or []), {"role": "user", "content": _md(q)}]
         history.append({"role": "assistant", "content": format_answer(ans)})
-        choices = [f"[{i}] {citation_title(c)}" for i, c in enumerate(ans.citations, 1)]
+        choices = [f"[{i}] {c.title}" for i, c in enumerate(ans.citations, 1)]
         return ChatTurnResult(history, format_evidence(ans), choices, ans, [*earlier, (q, ans)])
 
     def show(self, answer: Answer | None, choice: str | None) -> str:

@@ -154,6 +154,42 @@ def _core(question: str) -> str:
     return _QUESTION_END.sub("", question.strip())
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A text with its jieba words and part-of-speech tags: segmented once, then sliced."""
+
+    text: str
+    words: tuple[tuple[int, int, str, str], ...]  # (start, end, word, flag)
+
+    @classmethod
+    def of(cls, text: str) -> Tagged:
+        """Segment and tag ``text`` (one jieba call)."""
+        out, at = [], 0
+        for w, f in pos_tag(text):
+            out.append((at, at + len(w), w, f))
+            at += len(w)
+        return cls(text, tuple(out))
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """``(word, flag)`` pairs, as ``pos_tag`` gives them."""
+        return [(w, f) for _, _, w, f in self.words]
+
+    def sub(self, start: int, end: int | None = None) -> Tagged:
+        """The words of ``text[start:end]``, shifted; a slice that cuts a word is tagged anew
+        (jieba's best path through a word boundary is the best path on either side of it)."""
+        end = len(self.text) if end is None else end
+        if (start, end) == (0, len(self.text)):
+            return self
+        bounds = {a for a, _, _, _ in self.words} | {len(self.text)}
+        if start not in bounds or end not in bounds:
+            return Tagged.of(self.text[start:end])
+        words = tuple(
+            (a - start, b - start, w, f) for a, b, w, f in self.words if start <= a and b <= end
+        )
+        return Tagged(self.text[start:end], words)
+
+
 def _content_nouns(tags: list[tuple[str, str]]) -> list[str]:
     return [
         w
@@ -239,21 +275,13 @@ def _is_boundary(word: str, flag: str) -> bool:
     )
 
 
-def _tagged(question: str) -> list[tuple[int, int, str, str]]:
-    """(start, end, word, flag) of each jieba word of ``question``."""
-    out, pos = [], 0
-    for w, f in pos_tag(question):
-        out.append((pos, pos + len(w), w, f))
-        pos += len(w)
-    return out
-
-
-def phrases(question: str) -> list[tuple[int, int]]:
+def phrases(question: str | Tagged) -> list[tuple[int, int]]:
     """Character spans of the noun phrases of a question: runs of words between boundaries
     (prepositions, pronouns, particles, question words, linking predicates), without
     numerals, measure words or verbs at their edges."""
+    tagged = question if isinstance(question, Tagged) else Tagged.of(question)
     runs: list[list[tuple[int, int, str, str]]] = [[]]
-    for tok in _tagged(question):
+    for tok in tagged.words:
         if _is_boundary(tok[2], tok[3]):
             runs.append([])
         else:
@@ -269,39 +297,41 @@ def phrases(question: str) -> list[tuple[int, int]]:
     return out
 
 
-def topic_of(turn: Turn) -> str:
-    """The subject of an earlier turn: the longest noun phrase of its question."""
-    q = _core(turn.question)
-    spans = phrases(q)
+def topic_of(turn: Turn, tagged: Tagged | None = None) -> str:
+    """The subject of an earlier turn: the longest noun phrase of its question (``tagged``:
+    that question without its closing marks, already tagged)."""
+    tagged = tagged or Tagged.of(_core(turn.question))
+    spans = phrases(tagged)
     if not spans:
         return ""
     a, b = max(spans, key=lambda r: (r[1] - r[0], -r[0]))
-    return q[a:b]
+    return tagged.text[a:b]
 
 
-def _entity_answer(turn: Turn) -> bool:
-    """The previous answer names a thing a pronoun can point to (not a figure or a clause)."""
+def _entity_answer(turn: Turn, tags: list[tuple[str, str]]) -> bool:
+    """The previous answer (``tags``: its words) names a thing a pronoun can point to (not a
+    figure or a clause)."""
     a = turn.answer
-    first = pos_tag(a)[:1]
+    first = tags[:1]
     return (
         bool(a)
         and bool(first)
         and not _is_boundary(*first[0])
-        and not any(w in PREDICATES for w, _ in pos_tag(a))
+        and not any(w in PREDICATES for w, _ in tags)
         and len(a) <= 24
         and not re.search(r"[，。；,;]", a)
         and not re.fullmatch(r"[\d.,%％]+.{0,3}", a)
     )
 
 
-def _swap_subject(previous: str, new: str) -> str:
+def _swap_subject(previous: Tagged, new: str) -> str:
     """``previous`` with the phrase that plays ``new``'s part replaced by ``new``.
 
     That phrase ends with the longest ending of ``new`` found in ``previous`` (``产业园`` in
     ``变频控制产业园`` for ``装备制造产业园``) and reaches left to the phrase boundary. Without
     a shared ending, the first noun phrase (the subject) is replaced.
     """
-    prev = _core(previous)
+    prev = previous.text
     at = k = -1
     for k in range(len(new), 1, -1):
         at = prev.find(new[-k:])
@@ -309,56 +339,72 @@ def _swap_subject(previous: str, new: str) -> str:
             break
     if at >= 0:
         start, end = at, at + k
-        for a, b, w, f in reversed(_tagged(prev)):
+        for a, b, w, f in reversed(previous.words):
             if b > start:
                 continue
             if b != start or _is_boundary(w, f):
                 break
             start = a
         return f"{prev[:start]}{new}{prev[end:]}？"
-    spans = phrases(prev)
+    spans = phrases(previous)
     if not spans:
         return f"{new}{prev}？"
     a, b = spans[0]
     return f"{prev[:a]}{new}{prev[b:]}？"
 
 
-def resolve(question: str, history: Sequence[Turn]) -> Resolution:
-    """Rewrite a follow-up into a question that stands on its own (see the module doc)."""
+def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None) -> Resolution:
+    """Rewrite a follow-up into a question that stands on its own (see the module doc).
+
+    ``tagged`` is ``question`` already segmented (the query reader's); the previous question and
+    answer are segmented once each."""
     if not history:
         return Resolution(question, "standalone")
     prev = history[-1]
     prefer = prev.article_id
     q = _core(question)
-    body = _OPENERS.sub("", q)
-    tags = pos_tag(body)
+    whole = tagged if tagged is not None and tagged.text.startswith(q) else Tagged.of(q)
+    opener = _OPENERS.match(q)
+    body_t = whole.sub(opener.end() if opener else 0, len(q))
+    body = body_t.text
+    tags = body_t.pairs
     words = [w for w, _ in tags]
     nouns = _content_nouns(tags)
+    prev_t = Tagged.of(_core(prev.question))
+    said: list[list[tuple[str, str]]] = []
+
+    def answer_tags() -> list[tuple[str, str]]:  # the previous answer, tagged when needed
+        if not said:
+            said.append(pos_tag(prev.answer) if prev.answer else [])
+        return said[0]
 
     # 其中…: inside the previous answer (a list) or its article
     m = _WITHIN.match(body)
     if m:
         rest = body[m.end() :]
-        lead = prev.answer if _entity_answer(prev) or "、" in prev.answer else topic_of(prev)
+        listed = _entity_answer(prev, answer_tags()) or "、" in prev.answer
+        lead = prev.answer if listed else topic_of(prev, prev_t)
         return Resolution(f"{lead}中{rest}？" if lead else f"{rest}？", "within", prefer)
 
     # X呢？: the previous question's frame with a new subject
     m = _ELLIPSIS.match(body)
     if m and len(m.group("x")) <= 20 and not _ASKS.search(m.group("x")):
         new = m.group("x")
-        if not any(w in PRONOUNS for w in pos_tag_words(new)):
-            return Resolution(_swap_subject(prev.question, new), "ellipsis", prefer)
+        if not any(w in PRONOUNS for w, _ in body_t.sub(0, len(new)).pairs):
+            return Resolution(_swap_subject(prev_t, new), "ellipsis", prefer)
 
     # pronouns and demonstratives: the thing they point to
     pronoun = next((w for w in words if w in PRONOUNS), None)
     # a phrase before the pronoun may be what it points to (…企业，…帮它们…): left alone
-    if pronoun is not None and not phrases(body[: body.find(pronoun)]):
-        target = prev.answer if _entity_answer(prev) and _asked_entity(prev) else topic_of(prev)
+    if pronoun is not None and not phrases(body_t.sub(0, body.find(pronoun))):
+        entity = _entity_answer(prev, answer_tags()) and _asked_entity(prev_t)
+        target = prev.answer if entity else topic_of(prev, prev_t)
         if target:
             at = body.find(pronoun)
-            after = body[at + len(pronoun) :]
+            after_t = body_t.sub(at + len(pronoun))
+            after = after_t.text
             # 该联盟 after 产业链党建联盟: the noun the demonstrative qualifies is in the target
-            head = pos_tag(after)[:1]
+            head = after_t.pairs[:1]
             if head and head[0][1].startswith(_NOUN_FLAGS) and head[0][0] in target:
                 after = after[len(head[0][0]) :]
             resolved = f"{body[:at]}{target}{after}"
@@ -366,24 +412,19 @@ def resolve(question: str, history: Sequence[Turn]) -> Resolution:
 
     # a question without a subject of its own (由谁负责组建？, 每个配几名指导员？)
     if len(nouns) < 2 and not _names_subject(tags):
-        prev_q = _core(prev.question)
-        topic = "".join(prev_q[a:b] for a, b in phrases(prev_q) if prev_q[a:b] not in body)
+        prev_q = prev_t.text
+        topic = "".join(prev_q[a:b] for a, b in phrases(prev_t) if prev_q[a:b] not in body)
         if topic:
             return Resolution(f"{topic}{body}？", "subject", prefer)
     return Resolution(question, "standalone")
 
 
-def pos_tag_words(text: str) -> list[str]:
-    """The words of ``text`` (jieba)."""
-    return [w for w, _ in pos_tag(text)]
-
-
-def _asked_entity(turn: Turn) -> bool:
-    """The earlier question asked for a thing (what / which / who), not a figure, date or
-    reason, so a pronoun after it most likely points at its answer."""
+def _asked_entity(question: Tagged) -> bool:
+    """The earlier question (tagged) asked for a thing (what / which / who), not a figure, date
+    or reason, so a pronoun after it most likely points at its answer."""
     from rag.qa.spans import classify
 
-    return classify(turn.question).kind in ("what", "org", "person", "place")
+    return classify(question.text, question.pairs).kind in ("what", "org", "person", "place")
 
 
 def _names_subject(tags: list[tuple[str, str]]) -> bool:

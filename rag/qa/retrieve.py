@@ -1,70 +1,35 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over jieba tokens), fused by RRF."""
+"""The one retriever: dense (FAISS) + lexical (BM25 over jieba tokens), fused by RRF, reranked
+by sentence evidence. ``rag.retrieve`` and answering both call :func:`rank`.
+
+A question that names a date (``8月11日的报纸``) searches that date's pages first; a follow-up
+prefers the article its conversation is about; a caller's date range filters. The BM25 search
+starts, at the deepest depth any of those searches needs, while the question is embedded.
+"""
 
 from __future__ import annotations
 
 import math
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rag.errors import IndexMismatchError
 from rag.ingest.articles import Article
-from rag.ingest.pages import format_date
-from rag.ingest.tokenize import tokenize
 from rag.models.embed import Embedder, load_embedder
+from rag.qa.config import RetrievalConfig
+from rag.qa.dialogue import in_range
+from rag.qa.query import Query, read_question
+from rag.qa.records import Hit
 from rag.store.index import Index, default_index_dir, load_index
-
-MAX_QUERY_CHARS = 500
-CANDIDATES = 50
-RERANK = 30
-RRF_K = 60
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved passage."""
-
-    text: str  # verbatim passage
-    page: str  # page id of the page the passage stands on
-    pages: tuple[str, ...]  # every page of its article
-    headline: str | None
-    label: str  # headline, or a label from the article's first words
-    article_id: str
-    score: float
-    chunk_id: int
-    start: int  # span of ``text`` in the clean text of ``page``
-    end: int
-    date: str | None = None
-    page_number: int | None = None  # the page's number in its issue (第N版), when known
-    edition: str | None = None
-
-    @property
-    def date_text(self) -> str:
-        """The date for display (``8月11日``), empty when unknown."""
-        return format_date(self.date)
-
-    @property
-    def page_label(self) -> str:
-        """How a reader of the paper names the page: ``第1版``, else the page id."""
-        return page_label(self.page, self.page_number, self.edition)
-
-
-def page_label(page: str, number: int | None, edition: str | None) -> str:
-    """``第1版`` (with the edition's name before it when known); the page id when unknown."""
-    if number is not None:
-        return f"{edition} 第{number}版" if edition else f"第{number}版"
-    return f"{edition} 版面 {page}" if edition else f"版面 {page}"
-
 
 # ----------------------------------------------------------------------------- fusion
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
     """Reciprocal rank fusion: score(d) = Σ 1 / (k + rank(d)), ranks from 1.
 
     Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and
@@ -75,17 +40,6 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
         for rank, doc in enumerate(ranking, start=1):
             scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
     return scores
-
-
-FUSIONS = {"rrf": reciprocal_rank_fusion}
-
-
-def fusion(name: str):  # type: ignore[no-untyped-def]
-    """The fusion function called ``name``."""
-    try:
-        return FUSIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown fusion {name!r}; valid: {', '.join(sorted(FUSIONS))}") from None
 
 
 def diversify(ranked: Sequence[int], article_of: Sequence[str], k: int) -> list[int]:
@@ -103,31 +57,21 @@ def diversify(ranked: Sequence[int], article_of: Sequence[str], k: int) -> list[
     return (firsts + rest)[:k]
 
 
-# ----------------------------------------------------------------------------- queries
+def lexical_coverage(
+    text: str, weights: dict[str, float], header: str = "", share: float = 0.5
+) -> float:
+    """Idf-weighted share of the query words that occur in ``text``.
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-def clean_query(query: str) -> str:
-    """Validate a question: strip control characters; raise ``ValueError`` on bad input."""
-    if not isinstance(query, str):
-        raise ValueError("问题必须是文本 (the query must be a string)")
-    if len(query) > MAX_QUERY_CHARS * 4:
-        raise ValueError(
-            f"问题太长：{len(query)} 个字符，最多 {MAX_QUERY_CHARS} 个 "
-            f"(query too long: {len(query)} characters, at most {MAX_QUERY_CHARS})"
-        )
-    q = " ".join(_CONTROL.sub(" ", query).split())
-    if not q:
-        raise ValueError("问题是空的，请输入要查询的内容 (empty query)")
-    if len(q) > MAX_QUERY_CHARS:
-        raise ValueError(
-            f"问题太长：{len(q)} 个字符，最多 {MAX_QUERY_CHARS} 个 "
-            f"(query too long: {len(q)} characters, at most {MAX_QUERY_CHARS})"
-        )
-    if not any(unicodedata.category(ch)[0] in "LN" for ch in q):
-        raise ValueError("问题中没有文字，只有标点或符号 (the query has no words)")
-    return q
+    Words that name the article (in its headline or first sentence, ``header``) count
+    ``share`` for every sentence of it: they pick the article, the rest pick the sentence.
+    """
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    low = text.lower()
+    own = sum(w for t, w in weights.items() if t in low)
+    shared = sum(w for t, w in weights.items() if t not in low and t in header)
+    return (own + share * shared) / total
 
 
 # ----------------------------------------------------------------------------- runtime
@@ -135,10 +79,50 @@ def clean_query(query: str) -> str:
 
 @dataclass
 class Runtime:
-    """A loaded index with the embedder that built it."""
+    """A loaded index with the embedder that built it and the retrieval settings it records."""
 
     index: Index
     embedder: Embedder
+    config: RetrievalConfig = field(default_factory=RetrievalConfig)
+    _idf: tuple[dict[str, float], float] | None = field(default=None, repr=False)
+    _by_date: dict[str | None, list[int]] | None = field(default=None, repr=False)
+
+    def idf(self) -> tuple[dict[str, float], float]:
+        """Inverse document frequency of lexical tokens (from the BM25 index), and the idf of
+        a token the archive never uses."""
+        if self._idf is None:
+            bm25 = self.index.bm25
+            n = max(len(self.index.chunks), 1)
+            df = np.diff(np.asarray(bm25.scores["indptr"]))
+            idf = {
+                tok: math.log((n + 1) / (df[i] + 0.5))
+                for tok, i in bm25.vocab_dict.items()
+                if i < len(df)
+            }
+            self._idf = (idf, math.log((n + 1) / 0.5))
+        return self._idf
+
+    def weights(self, query: Query) -> dict[str, float]:
+        """The question's content words with their idf."""
+        idf, unknown = self.idf()
+        return {t: idf.get(t, unknown) for t in query.terms}
+
+    def evidence(self, text: str, weights: dict[str, float], header: str, dense: float) -> float:
+        """Sentence evidence (:meth:`RetrievalConfig.sentence_score`) of one sentence."""
+        cfg = self.config
+        return cfg.sentence_score(lexical_coverage(text, weights, header, cfg.header_share), dense)
+
+    def chunks_dated(self, match: Callable[[str | None], bool]) -> frozenset[int]:
+        """Chunks whose article's date satisfies ``match`` (chunk ids grouped by date once)."""
+        if self._by_date is None:
+            by_date: dict[str | None, list[int]] = {}
+            arts, chunks = self.index.articles, self.index.chunks
+            codes = chunks.article_codes()
+            date_of_code = [arts.date_of(a) if a in arts else None for a in chunks.article_ids]
+            for cid, code in enumerate(codes.tolist()):
+                by_date.setdefault(date_of_code[code], []).append(cid)
+            self._by_date = by_date
+        return frozenset(i for d, ids in self._by_date.items() if match(d) for i in ids)
 
 
 _cache: dict[Path, Runtime] = {}
@@ -157,13 +141,13 @@ def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None =
             if embedder is None:
                 embedder = load_embedder(name)
             elif embedder.name != name:
-                from rag.errors import IndexMismatchError
-
                 raise IndexMismatchError(
                     f"index at {path} was built with {name!r}, not {embedder.name!r}; "
                     f"rebuild with: rag build <pages-folder> --index {path} --full"
                 )
-            rt = Runtime(index=index, embedder=embedder)
+            settings = index.manifest.get("settings", {})
+            config = RetrievalConfig.from_dict(settings.get("retrieval"))
+            rt = Runtime(index=index, embedder=embedder, config=config)
             _cache[path] = rt
         return rt
 
@@ -176,77 +160,6 @@ def clear_cache() -> None:
 
 # ----------------------------------------------------------------------------- search
 
-
-def _idf(rt: Runtime) -> tuple[dict[str, float], float]:
-    """Inverse document frequency of lexical tokens, from the BM25 index (cached)."""
-    cached = getattr(rt, "_idf_cache", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    bm25 = rt.index.bm25
-    n = max(len(rt.index.chunks), 1)
-    df = np.diff(np.asarray(bm25.scores["indptr"]))
-    idf = {
-        tok: math.log((n + 1) / (df[i] + 0.5)) for tok, i in bm25.vocab_dict.items() if i < len(df)
-    }
-    result = (idf, math.log((n + 1) / 0.5))
-    rt._idf_cache = result  # type: ignore[attr-defined]
-    return result
-
-
-def sentence_score(lexical: float, dense: float) -> float:
-    """Evidence of one sentence: share of the question's (idf-weighted) words it contains,
-    plus how far its stored vector's similarity to the question rises above chance."""
-    return 0.6 * lexical + 2.0 * max(dense - 0.75, 0.0)
-
-
-def term_weights(rt: Runtime, query: str) -> dict[str, float]:
-    """Content words of a query with their idf."""
-    from rag.qa.spans import question_terms
-
-    idf, unknown = _idf(rt)
-    return {t: idf.get(t, unknown) for t in question_terms(query)}
-
-
-def lexical_coverage(text: str, weights: dict[str, float], header: str = "") -> float:
-    """Idf-weighted share of the query words that occur in ``text``.
-
-    Words that name the article (in its headline or first sentence, ``header``) count half
-    for every sentence of it: they pick the article, the rest pick the sentence.
-    """
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    low = text.lower()
-    own = sum(w for t, w in weights.items() if t in low)
-    shared = sum(w for t, w in weights.items() if t not in low and t in header)
-    return (own + 0.5 * shared) / total
-
-
-PREFER_BONUS = 0.15  # for passages of the article a conversation is about
-
-
-@dataclass(frozen=True)
-class Focus:
-    """Where a question should look: only some chunks, and an article to prefer."""
-
-    allowed: frozenset[int] | None = None  # only these chunks (None: all)
-    prefer_article: str | None = None
-
-
-def chunks_dated(rt: Runtime, match: Callable[[str | None], bool]) -> frozenset[int]:
-    """Chunks whose article's date satisfies ``match`` (chunk ids grouped by date once)."""
-    by_date: dict[str | None, list[int]] | None = getattr(rt, "_by_date", None)
-    if by_date is None:
-        by_date = {}
-        arts, chunks = rt.index.articles, rt.index.chunks
-        codes = chunks.article_codes()
-        date_of_code = [arts.date_of(a) if a in arts else None for a in chunks.article_ids]
-        for cid, code in enumerate(codes.tolist()):
-            by_date.setdefault(date_of_code[code], []).append(cid)
-        rt._by_date = by_date  # type: ignore[attr-defined]
-    return frozenset(i for date, ids in by_date.items() if match(date) for i in ids)
-
-
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
 
 
@@ -257,49 +170,52 @@ class LexicalSearch:
     k: int
     result: Future[list[int]]
 
+    def top(self, k: int) -> list[int]:
+        """The ``k`` best chunks (``k`` at most this search's depth)."""
+        return self.result.result()[:k]
 
-def start_lexical(rt: Runtime, query: str, k: int = CANDIDATES) -> LexicalSearch:
-    """Start the BM25 search for ``query`` in a worker thread (while the query is embedded)."""
+
+def start_lexical(rt: Runtime, tokens: Sequence[str], k: int) -> LexicalSearch:
+    """Start the BM25 search for a question's tokens in a worker thread."""
     k = min(k, len(rt.index.chunks))
-    return LexicalSearch(k, _POOL.submit(_lexical, rt.index, query, k))
+    return LexicalSearch(k, _POOL.submit(_lexical, rt.index, list(tokens), k))
 
 
-def _lexical(index: Index, query: str, k: int) -> list[int]:
+def _lexical(index: Index, tokens: list[str], k: int) -> list[int]:
     """The ``k`` best chunks by BM25 over the query's jieba tokens (positive scores only)."""
     vocab = getattr(index.bm25, "vocab_dict", None) or {}
-    tokens = [t for t in tokenize(query) if t in vocab]
-    if not tokens:
+    known = [t for t in tokens if t in vocab]
+    if not known or k <= 0:
         return []
-    docs, scores = index.bm25.retrieve([tokens], k=k, show_progress=False)
+    docs, scores = index.bm25.retrieve([known], k=k, show_progress=False)
     return [int(d) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
 
 
-def ranked_chunks(
-    rt: Runtime,
-    query: str,
-    qv: np.ndarray,
-    depth: int = CANDIDATES,
-    focus: Focus | None = None,
-    lexical: LexicalSearch | None = None,
-) -> list[tuple[int, float]]:
-    """Candidate chunks, best first: RRF of dense and BM25 ranks, reranked by sentence evidence.
+def _reach(rt: Runtime, allowed: frozenset[int] | None) -> int:
+    """How deep to search so that a filter applied afterwards leaves enough candidates."""
+    n = len(rt.index.chunks)
+    depth = min(rt.config.candidates, n)
+    if allowed is None:
+        return depth
+    return min(n, max(depth * n // max(len(allowed), 1), depth))
 
-    The rerank uses only stored sentence vectors and the query's words, so no model runs per
-    passage at query time. ``focus`` restricts the chunks and names an article to prefer.
-    ``lexical`` is a BM25 search already under way (:func:`start_lexical`), used when it is as
-    deep as this call searches.
-    """
-    index = rt.index
-    n = len(index.chunks)
-    allowed = focus.allowed if focus else None
-    if n == 0 or (allowed is not None and not allowed):
+
+def _rank_within(
+    rt: Runtime,
+    query: Query,
+    qv: np.ndarray,
+    allowed: frozenset[int] | None,
+    lexical: LexicalSearch,
+) -> list[tuple[int, float]]:
+    """Candidate chunks among ``allowed`` (None: all), best first: RRF of dense and BM25 ranks,
+    reranked by sentence evidence from stored vectors (no model runs per passage)."""
+    index, cfg = rt.index, rt.config
+    if not len(index.chunks) or (allowed is not None and not allowed):
         return []
-    depth = min(depth, n)
-    # a filter is applied after search: search deep enough that it leaves ``depth`` chunks
-    reach = depth if allowed is None else min(n, max(depth * n // max(len(allowed), 1), depth))
+    reach = _reach(rt, allowed)
     # the lexical search runs beside the dense one (FAISS releases the GIL while it searches)
-    if lexical is None or lexical.k != reach:
-        lexical = start_lexical(rt, query, reach)
+    if lexical.k < reach:
+        lexical = start_lexical(rt, query.tokens, reach)
     _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
     found = [int(i) for i in dense_ids[0] if i >= 0]
     if index.coded_vectors and found:
@@ -307,13 +223,13 @@ def ranked_chunks(
         exact = index.chunk_vectors[found] @ qv
         found = [found[j] for j in np.argsort(-exact, kind="stable")]
     dense_rank = [i for i in found if allowed is None or i in allowed]
-    lexical_rank = [d for d in lexical.result.result() if allowed is None or d in allowed]
-    fused = reciprocal_rank_fusion([dense_rank, lexical_rank])
-    top = sorted(fused, key=lambda d: -fused[d])[:RERANK]
+    lexical_rank = [d for d in lexical.top(reach) if allowed is None or d in allowed]
+    fused = reciprocal_rank_fusion([dense_rank, lexical_rank], cfg.rrf_k)
+    top = sorted(fused, key=lambda d: -fused[d])[: cfg.rerank]
     if not top:
         return []
     best_fused = fused[top[0]]
-    weights = term_weights(rt, query)
+    weights = rt.weights(query)
     out = []
     for doc in top:
         chunk = index.chunks[doc]
@@ -321,22 +237,53 @@ def ranked_chunks(
         dense = index.sentence_vectors[sids] @ qv
         header = index.articles.header_of(chunk.article_id)
         evidence = max(
-            sentence_score(lexical_coverage(index.sentences[sid].text, weights, header), float(d))
+            rt.evidence(index.sentences[sid].text, weights, header, float(d))
             for sid, d in zip(sids, dense, strict=False)
         )
-        bonus = PREFER_BONUS if focus and chunk.article_id == focus.prefer_article else 0.0
-        out.append((doc, 0.5 * fused[doc] / best_fused + evidence + bonus))
+        preferred = chunk.article_id == query.prefer_article
+        bonus = cfg.prefer_bonus if preferred and query.prefer_article else 0.0
+        out.append((doc, cfg.fused_weight * fused[doc] / best_fused + evidence + bonus))
     out.sort(key=lambda x: -x[1])
     return out
 
 
-def search(rt: Runtime, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Hit]:
-    """Retrieve ``k`` hits for a cleaned query from a loaded runtime."""
-    if k <= 0 or not rt.index.chunks:
-        return []
-    lexical = start_lexical(rt, query)
-    qv = query_vector if query_vector is not None else rt.embedder.encode_queries([query])[0]
-    return hits_from(rt, ranked_chunks(rt, query, qv, lexical=lexical), k)
+def dated_filter(
+    rt: Runtime, date_range: tuple[str | None, str | None] | None
+) -> frozenset[int] | None:
+    """Chunks inside a date range (already checked), None when there is no range."""
+    if not date_range or not any(date_range):
+        return None
+    start, end = date_range
+    return rt.chunks_dated(lambda d: in_range(d, start, end))
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the retriever found for a question: chunks best first, and the question's vector."""
+
+    ranked: list[tuple[int, float]]
+    vector: np.ndarray
+
+
+def rank(rt: Runtime, query: Query, vector: np.ndarray | None = None) -> Ranking:
+    """Rank the archive's chunks for a question: the pages of a date it names first, then the
+    rest; only chunks inside its date range; its conversation's article preferred."""
+    if not len(rt.index.chunks):
+        return Ranking([], np.zeros(rt.embedder.dim, dtype=np.float32))
+    allowed = dated_filter(rt, query.date_range)
+    dated: frozenset[int] | None = None
+    if query.dates:
+        dated = rt.chunks_dated(lambda d: any(n.matches(d) for n in query.dates))
+        if allowed is not None:
+            dated &= allowed
+    depth = max(_reach(rt, allowed), _reach(rt, dated) if dated else 0)
+    lexical = start_lexical(rt, query.tokens, depth)  # runs while the question is embedded
+    qv = vector if vector is not None else rt.embedder.encode_queries([query.text])[0]
+    ranked = _rank_within(rt, query, qv, dated, lexical) if dated else []
+    taken = {d for d, _ in ranked}
+    more = _rank_within(rt, query, qv, allowed, lexical)
+    ranked += [r for r in more if r[0] not in taken]
+    return Ranking(ranked, qv)
 
 
 def hits_from(rt: Runtime, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
@@ -350,6 +297,7 @@ def hit_of(rt: Runtime, chunk_id: int, score: float) -> Hit:
     """A :class:`Hit` for one chunk of the index."""
     c = rt.index.chunks[chunk_id]
     art = rt.index.articles[c.article_id]
+    info = rt.index.pages.get(c.page)
     return Hit(
         text=c.text,
         page=c.page,
@@ -362,9 +310,33 @@ def hit_of(rt: Runtime, chunk_id: int, score: float) -> Hit:
         start=c.start,
         end=c.end,
         date=art.date,
-        page_number=rt.index.pages[c.page].number if c.page in rt.index.pages else None,
-        edition=rt.index.pages[c.page].edition if c.page in rt.index.pages else None,
+        page_number=info.number if info else None,
+        edition=info.edition if info else None,
     )
+
+
+def retrieve_from(
+    rt: Runtime,
+    text: str,
+    k: int,
+    date_range: tuple[str | None, str | None] | None = None,
+    vector: np.ndarray | None = None,
+) -> list[Hit]:
+    """The ``k`` best passages for a question from a loaded runtime (see :func:`retrieve`);
+    ``vector`` is the question's embedding when already computed."""
+    return search(rt, read_question(text, date_range=date_range), k, vector)
+
+
+def search(rt: Runtime, query: Query, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+    """The ``k`` best passages for a read question."""
+    return hits_from(rt, rank(rt, query, vector).ranked, check_k(k))
+
+
+def check_k(k: object) -> int:
+    """``k`` if it is a positive integer; ``ValueError`` otherwise."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, not {k!r}")
+    return k
 
 
 def retrieve(
@@ -376,33 +348,14 @@ def retrieve(
     """The ``k`` best passages for ``query`` from the index at ``index_dir``.
 
     ``index_dir=None`` means ``$RAG_INDEX_DIR`` or ``index/``. ``date_range`` keeps only
-    articles dated inside it (ISO dates or ``--MM-DD``; either end may be None). Raises
-    ``ValueError`` for an empty, over-long or symbol-only query, and
-    :class:`rag.errors.IndexMissingError` when there is no index.
+    articles dated inside it (ISO dates or ``--MM-DD``; either end may be None); a date the
+    query names is searched first. Raises ``ValueError`` for an empty, over-long or
+    symbol-only query or a bad range, and :class:`rag.errors.IndexMissingError` when there is
+    no index.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, not {k!r}")
-    q = clean_query(query)
-    rt = get_runtime(index_dir)
-    focus = Focus(allowed=dated_filter(rt, date_range))
-    if not rt.index.chunks:
-        return []
-    lexical = start_lexical(rt, q)
-    qv = rt.embedder.encode_queries([q])[0]
-    return hits_from(rt, ranked_chunks(rt, q, qv, focus=focus, lexical=lexical), k)
-
-
-def dated_filter(
-    rt: Runtime, date_range: tuple[str | None, str | None] | None
-) -> frozenset[int] | None:
-    """Chunks inside a date range, None when there is no range."""
-    if not date_range or not any(date_range):
-        return None
-    from rag.qa.dialogue import in_range
-
-    start, end = date_range
-    in_range(start or "--01-01", start, end)  # validate both ends before the scan
-    return chunks_dated(rt, lambda d: in_range(d, start, end))
+    check_k(k)
+    q = read_question(query, date_range=date_range)  # bad input fails before the index loads
+    return search(get_runtime(index_dir), q, k)
 
 
 def get_article(article_id: str, index_dir: str | Path | None = None) -> Article:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.ingest.tokenize import STOPWORDS, normalise, pos_tag, tokenize
+from rag.models.reader import Span
+from rag.qa.config import RULES_CONFIG
 
 QUESTION_WORDS = frozenset(
     [
@@ -95,13 +99,29 @@ _ORG_NOUNS = (
 )
 
 
-def _hint_noun(q: str) -> str:
-    """The noun the question asks for: ``哪个楼盘地块上试行`` → ``楼盘地块``."""
+def _words_from(tags: Sequence[tuple[str, str]], at: int) -> list[tuple[str, str]] | None:
+    """The tagged words from character ``at`` on; None when ``at`` falls inside a word."""
+    pos = 0
+    for i, (word, _) in enumerate(tags):
+        if pos == at:
+            return list(tags[i:])
+        if pos > at:
+            return None
+        pos += len(word)
+    return [] if pos == at else None
+
+
+def _hint_noun(q: str, tags: Sequence[tuple[str, str]] | None = None) -> str:
+    """The noun the question asks for: ``哪个楼盘地块上试行`` → ``楼盘地块``.
+
+    ``tags`` are the words of ``q`` (already segmented); the rest of the question is tagged
+    anew only when the question word ends inside one of them."""
     m = _HINT.search(q)
     if not m:
         return ""
     words: list[str] = []
-    tags = pos_tag(q[m.start(1) :])
+    rest = _words_from(tags, m.start(1)) if tags is not None else None
+    tags = rest if rest is not None else pos_tag(q[m.start(1) :])
     for i, (word, flag) in enumerate(tags):
         nxt = tags[i + 1][1] if i + 1 < len(tags) else "x"
         if (
@@ -115,10 +135,15 @@ def _hint_noun(q: str) -> str:
     return "".join(words)
 
 
-def classify(question: str) -> QuestionType:
-    """The type of a question, from its wording."""
+def classify(question: str, tags: Sequence[tuple[str, str]] | None = None) -> QuestionType:
+    """The type of a question, from its wording (``tags``: its jieba words, when segmented)."""
     q = normalise(question)
-    hint = _hint_noun(q)
+    if tags is not None:
+        # the words of the normalised text, where normalising kept every word's length
+        normal = [(normalise(w), f) for w, f in tags]
+        same = all(len(n) == len(w) for (n, _), (w, _) in zip(normal, tags, strict=True))
+        tags = normal if same and sum(len(w) for w, _ in normal) == len(q) else None
+    hint = _hint_noun(q, tags)
     if re.search(r"哪些|分别|哪[一二三四五六七八九十几两\d]+[个项类种级家方]", q):
         return QuestionType("list", hint)
     if re.search(r"多少|几[个家项名位次年天户辆岁倍]|百分之几|几成", q):
@@ -138,10 +163,11 @@ def classify(question: str) -> QuestionType:
     return QuestionType("what", hint)
 
 
-def question_terms(question: str) -> list[str]:
-    """Content words of a question (lexical tokens without question words), deduplicated."""
+def question_terms(question: str, tokens: Sequence[str] | None = None) -> list[str]:
+    """Content words of a question (lexical tokens without question words), deduplicated;
+    ``tokens`` are its lexical tokens when already made (``rag.ingest.tokenize.tokenize``)."""
     out: list[str] = []
-    for t in tokenize(question):
+    for t in tokenize(question) if tokens is None else tokens:
         if t in QUESTION_WORDS or t in STOPWORDS or t in out:
             continue
         out.append(t)
@@ -484,3 +510,31 @@ def type_fit(q: QuestionType, span: str) -> float:
             return 1.0  # an enumeration
         return -1.0 if _QUANTITY.fullmatch(s) else 0.0  # a count is not the list asked for
     return 0.0
+
+
+# ----------------------------------------------------------------------------- the rules reader
+
+RULES = "rules"  # what ``reader=`` names the pattern extractor by
+STRICT_TYPES = frozenset({"number", "date", "person", "org", "place"})
+
+
+class RulesReader:
+    """The pattern extractor as a :class:`~rag.models.reader.Reader`: every context it is given
+    (one evidence sentence each, best first: :data:`rag.qa.config.RULES_CONFIG`) is cut by the
+    rules of the question's type; when no rule fits any of them, a question of a loose type
+    (what, why …) gets the whole first sentence. Its spans carry no no-answer score."""
+
+    name = RULES
+    config = RULES_CONFIG
+
+    def read(self, question: str, contexts: Sequence[str], top: int = 5) -> list[Span]:
+        """The rules' spans, in the order of the contexts."""
+        qtype = classify(question)
+        out = []
+        for i, text in enumerate(contexts):
+            span = extract_span(qtype, question, text)
+            if span is not None:
+                out.append(Span(i, span[0], span[1], 0.0, -math.inf))
+        if not out and contexts and qtype.kind not in STRICT_TYPES:
+            out.append(Span(0, 0, len(contexts[0]), 0.0, -math.inf))
+        return out[:top] if top else out

@@ -304,16 +304,18 @@ def build_index(
     full: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     read: Callable[[Path], list[Page]] = read_pages,
+    settings: dict | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the index of ``pages_dir`` into ``index_dir``.
 
     Without ``full``, vectors of chunks and sentences whose text did not change are taken
     from the existing index instead of being embedded again. ``read`` reads the pages folder
-    (``rag.store.distributed`` passes one that reads pages as Ray tasks).
+    (``rag.store.distributed`` passes one that reads pages as Ray tasks). ``settings`` are
+    recorded in the manifest (``rag build`` records the retrieval settings).
     """
     t0 = time.perf_counter()
     with _staging(index_dir) as staging:
-        report = _build(pages_dir, index_dir, staging, embedder, full, progress, read)
+        report = _build(pages_dir, index_dir, staging, embedder, full, progress, read, settings)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -326,6 +328,7 @@ def _build(
     full: bool,
     progress: Callable[[str, int, int], None] | None,
     read: Callable[[Path], list[Page]] = read_pages,
+    settings: dict | None = None,
 ) -> BuildReport:
     """Build everything into ``staging``; ``index_dir`` is only read (for reusable vectors)."""
     pages = read(pages_dir)
@@ -339,16 +342,47 @@ def _build(
         progress("chunks", len(chunks), len(chunks))
     warnings = [w for p in pages for w in p.warnings] + seg.warnings
 
-    chunk_texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
-    sent_texts = [s.text for s in sentences]
-    keys = [_key(t) for t in chunk_texts + sent_texts]
+    texts = [embed_text_of(c, articles[c.article_id]) for c in chunks] + [s.text for s in sentences]
+    keys = [_key(t) for t in texts]
     old = {} if full else _previous_vectors(index_dir, embedder.name, embedder.dim)
-    todo = [i for i, k in enumerate(keys) if k not in old]
-    all_texts = chunk_texts + sent_texts
-    # vectors go to disk as they come (memory-mapped): never all of them in memory twice
-    n_chunks = len(chunks)
-    chunk_vecs = _vector_file(staging / "chunk_vectors.npy", n_chunks, embedder.dim)
-    sent_vecs = _vector_file(staging / "sentence_vectors.npy", len(sentences), embedder.dim)
+    chunk_vecs, sent_vecs, embedded = _embed(
+        staging, texts, keys, len(chunks), old, embedder, progress
+    )
+    report = BuildReport(
+        pages=len(pages),
+        articles=len(articles),
+        chunks=len(chunks),
+        sentences=len(sentences),
+        embedded=embedded,
+        reused=len(keys) - embedded,
+        seconds=0.0,
+        warnings=warnings,
+        dense=dense_plan(len(chunks), embedder.dim),
+    )
+    manifest = _manifest(pages, report, embedder, settings or {})
+    numbers = page_numbers(pages, seg.articles)
+    _write_files(
+        staging, manifest, pages, numbers, articles, chunks, sentences, chunk_vecs, sent_vecs, keys
+    )
+    return report
+
+
+def _embed(
+    staging: Path,
+    texts: list[str],
+    keys: list[str],
+    n_chunks: int,
+    old: dict[str, tuple[np.ndarray, int]],
+    embedder: Embedder,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Vectors of the chunk texts (the first ``n_chunks``) and sentence texts, written to disk
+    as they come (memory-mapped: never all of them in memory twice); a text whose key the
+    previous index holds is copied, not embedded. Returns both arrays and how many were
+    embedded."""
+    dim = embedder.dim
+    chunk_vecs = _vector_file(staging / "chunk_vectors.npy", n_chunks, dim)
+    sent_vecs = _vector_file(staging / "sentence_vectors.npy", len(texts) - n_chunks, dim)
 
     def put(rows: list[int], vecs: np.ndarray) -> None:
         rows_a = np.asarray(rows)
@@ -356,6 +390,7 @@ def _build(
         chunk_vecs[rows_a[first]] = vecs[first]
         sent_vecs[rows_a[~first] - n_chunks] = vecs[~first]
 
+    todo = [i for i, k in enumerate(keys) if k not in old]
     for i, k in enumerate(keys):
         if k in old:
             arr, row = old[k]
@@ -365,25 +400,19 @@ def _build(
     batch = int(getattr(embedder, "call_size", 256))
     for b in range(0, len(todo), batch):
         ids = todo[b : b + batch]
-        put(ids, np.asarray(embedder.encode_passages([all_texts[i] for i in ids])))
+        put(ids, np.asarray(embedder.encode_passages([texts[i] for i in ids])))
         if progress and not hasattr(embedder, "progress"):  # Ray's reports as vectors arrive
             progress("embedding", min(b + batch, len(todo)), len(todo))
     for arr in (chunk_vecs, sent_vecs):
         if isinstance(arr, np.memmap):
             arr.flush()
+    return chunk_vecs, sent_vecs, len(todo)
 
-    report = BuildReport(
-        pages=len(pages),
-        articles=len(articles),
-        chunks=len(chunks),
-        sentences=len(sentences),
-        embedded=len(todo),
-        reused=len(keys) - len(todo),
-        seconds=0.0,
-        warnings=warnings,
-        dense=dense_plan(len(chunks), embedder.dim),
-    )
-    manifest = {
+
+def _manifest(pages: list[Page], report: BuildReport, embedder: Embedder, settings: dict) -> dict:
+    """What ``manifest.json`` says of a build (``settings``: what the caller records, such as
+    the retrieval settings the index is meant to be searched with)."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "model": {"name": embedder.name, "dimension": embedder.dim},
         "chunking": {
@@ -394,23 +423,19 @@ def _build(
         },
         "lexical": {"tokenizer": TOKENIZER, "scorer": "bm25s (lucene BM25, k1=1.5, b=0.75)"},
         "dense": report.dense,
+        "settings": settings,
         "corpus_fingerprint": _key("".join(sorted(p.page_id + _page_hash(p) for p in pages))),
         "counts": {
-            "pages": len(pages),
-            "articles": len(articles),
-            "chunks": len(chunks),
-            "sentences": len(sentences),
+            "pages": report.pages,
+            "articles": report.articles,
+            "chunks": report.chunks,
+            "sentences": report.sentences,
         },
         "dates": sorted({p.date for p in pages if p.date}),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _library_versions(),
-        "warnings": warnings,
+        "warnings": report.warnings,
     }
-    numbers = page_numbers(pages, seg.articles)
-    _write_files(
-        staging, manifest, pages, numbers, articles, chunks, sentences, chunk_vecs, sent_vecs, keys
-    )
-    return report
 
 
 def _page_hash(page: Page) -> str:

@@ -199,10 +199,6 @@ class SentenceTable(_Rows[Sentence]):
             int(c["end"][i]),
         )
 
-    def article_of(self, i: int) -> str:
-        """The article id of sentence ``i`` (without making the sentence)."""
-        return self.article_ids[self.columns["article"][self._row(i)]]
-
     def article_ranges(self) -> dict[str, range]:
         """Sentence ids of each article: consecutive, in reading order."""
         codes = np.asarray(self.columns["article"])

@@ -1,0 +1,94 @@
+"""Settings of retrieval and answering as frozen records, passed in rather than patched.
+
+The defaults were set on public data (``benchmarks/tune_answer.py``) with the default encoder;
+the similarity floors belong to that model (e5's cosines sit high: 0.75 is chance), so another
+model can record its own in the index manifest (``settings.retrieval``), which the retriever
+reads when it loads the index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How passages are found and ranked."""
+
+    candidates: int = 50  # dense and BM25 candidates, each
+    rerank: int = 30  # fused candidates reranked by sentence evidence
+    rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+    fused_weight: float = 0.5  # share of the (normalised) fused score in the reranked score
+    lexical_weight: float = 0.6  # sentence evidence: idf-weighted share of the question's words
+    dense_weight: float = 2.0  # ... plus this much per unit of similarity above the floor
+    dense_floor: float = 0.75  # the encoder's chance similarity (e5-small)
+    header_share: float = 0.5  # words in the headline or lead count this much for every sentence
+    prefer_bonus: float = 0.15  # passages of the article a conversation is about
+
+    def sentence_score(self, lexical: float, dense: float) -> float:
+        """Evidence of one sentence: share of the question's (idf-weighted) words it contains,
+        plus how far its stored vector's similarity to the question rises above chance."""
+        return self.lexical_weight * lexical + self.dense_weight * max(dense - self.dense_floor, 0)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RetrievalConfig:
+        """Defaults overridden by the known keys of ``data`` (a manifest's record)."""
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How the answer is chosen among the reader's spans, and when the question is declined."""
+
+    pool: int = 12  # passages whose sentences are scored as evidence
+    prefer_sentence_bonus: float = 0.1  # sentences of the article the conversation is about
+    min_evidence: float = 0.4  # below this nothing in the archive answers
+    windows: int = 4  # sentence windows the reader reads per question
+    window_share: float = 0.5  # a window's sentence scores at least this share of the best
+    window_neighbours: int = 1  # sentences either side of an evidence sentence
+    max_window_chars: int = 180  # about what one 160-token reader window holds
+    merge_windows: bool = True  # neighbouring windows of one article merge when they fit
+    read_top: int = 20  # spans kept per question (and best starts/ends per window)
+    length_prior: float = 0.5  # logits per log(1 + answer chars) (see rag.models.reader.Span)
+    evidence_weight: float = 10.0  # reader logits per unit of sentence evidence
+    type_weight: float = 2.0  # reader logits per unit of type fit (rag.qa.spans.type_fit)
+    sure_evidence: float = 1.0  # at or above this (near-verbatim) "no answer" is overruled
+    null_margin: float = 2.0  # span score minus no-answer score needed otherwise
+    filter_types: tuple[str, ...] = ("number",)  # types whose spans must fit (fit above -1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> AnswerConfig:
+        """Defaults overridden by the known keys of ``data``."""
+        return _from_dict(cls, data)
+
+
+# The pattern extractor (``reader="rules"``) reads each evidence sentence on its own, in order of
+# evidence, and takes the first that its rules cut a span from; it has no no-answer score.
+RULES_CONFIG = AnswerConfig(
+    min_evidence=0.45,
+    windows=10_000,
+    window_share=0.8,
+    window_neighbours=0,
+    merge_windows=False,
+    length_prior=0.0,
+    evidence_weight=1.0,
+    type_weight=0.0,
+    null_margin=-math.inf,
+    filter_types=(),
+)
+
+
+def _from_dict(cls, data):  # type: ignore[no-untyped-def]
+    if not data:
+        return cls()
+    known = {f.name for f in fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+    return replace(cls(), **values)
+
+
+def settings_record(retrieval: RetrievalConfig | None = None) -> dict[str, Any]:
+    """What a build records in the manifest (``settings``): the retrieval settings it was built
+    for, so that serving reads them back instead of assuming the default encoder's."""
+    return {"retrieval": asdict(retrieval or RetrievalConfig())}
