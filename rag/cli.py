@@ -171,7 +171,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print("档案中没有找到答案")
     for i, c in enumerate(ans.citations, 1):
-        print(f"[{i}] {c.headline or c.label} · {c.page} {c.date_text}".rstrip())
+        print(f"[{i}] {c.title}")  # as a reader cites it: headline · 8月11日 · 第1版
     return 0
 
 

@@ -165,3 +165,25 @@ def test_dev_set_targets(seed_index, runtime):
     )
     # measured: contains 0.96, char F1 0.958, 3 of 3 declined, page and headline 1.00
     assert rules.contains >= 0.92 and rules.f1 >= 0.92 and rules.abstain_right >= 3
+
+
+@pytest.mark.slow
+def test_rag_ask_cites_as_a_reader_would(seed_index, runtime, capsys):
+    from rag.cli import main
+
+    assert (
+        main(
+            [
+                "ask",
+                "青岛自贸片区与哪家司法机构建立了联动创新战略合作？",
+                "--index",
+                str(seed_index),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "青岛海事法院"
+    cites = [line for line in out if line.startswith("[")]
+    assert cites and all(" · " in c for c in cites)  # headline · date · 第N版, one record's title
+    assert main(["ask", "会议", "--index", str(seed_index), "-k", "0"]) == 2

@@ -25,3 +25,16 @@ def test_the_package_exports_the_contract():
 
     for name in ("answer", "retrieve", "build_index", "Answer", "Citation", "Hit"):
         assert name in rag.__all__ and hasattr(rag, name)
+
+
+def test_declared_gradio_is_the_one_the_page_is_written_for():
+    # was gradio>=5.0 while the page uses Gradio 6 APIs (api_visibility, launch(css=...))
+    import inspect
+    import re
+
+    import gradio as gr
+
+    project = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    floor = re.search(r'"gradio>=\s*(\d+)', project)
+    assert floor and int(floor.group(1)) >= 6
+    assert "css" in inspect.signature(gr.Blocks.launch).parameters
