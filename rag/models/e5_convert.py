@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import ModelError
-from rag.models.files import sha256_file
+from rag.models.files import save_with_external_weights, sha256_file
 
 CONVERTER_VERSION = 2
 ONNX_FILE = "query_encoder.onnx"
@@ -420,7 +420,6 @@ def export_onnx(bert: object, out: Path) -> None:
     """
     import warnings
 
-    import onnx
     import torch
 
     class MeanPooled(torch.nn.Module):
@@ -452,16 +451,7 @@ def export_onnx(bert: object, out: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    graph = onnx.load(str(out.with_suffix(".inline")))
-    onnx.save_model(
-        graph,
-        str(out),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=out.name + ".data",
-        size_threshold=1024,
-    )
-    out.with_suffix(".inline").unlink()
+    save_with_external_weights(out.with_suffix(".inline"), out)
 
 
 def convert(source: Path, target: Path) -> Path:

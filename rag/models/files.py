@@ -113,3 +113,22 @@ def run_module(module: str, args: list[str], what: str) -> subprocess.CompletedP
         tail = " / ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise ModelError(f"cannot {what}: {tail}")
     return proc
+
+
+def save_with_external_weights(inline: Path, out: Path) -> None:
+    """Rewrite the ONNX graph at ``inline`` as ``out`` with its weights in ``out.name + ".data"``
+    beside it (memory-mapped by ONNX Runtime: a process pages in only the rows it uses), then
+    remove ``inline``."""
+    import onnx
+
+    graph = onnx.load(str(inline))
+    onnx.save_model(
+        graph,
+        str(out),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=out.name + ".data",
+        size_threshold=1024,
+    )
+    del graph
+    inline.unlink()

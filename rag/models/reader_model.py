@@ -192,8 +192,9 @@ def _logits_of(model, names: list[str]):  # type: ignore[no-untyped-def]
 def _trace(wrapped, feed: dict[str, np.ndarray], path: Path) -> None:  # type: ignore[no-untyped-def]
     """Trace ``wrapped`` on ``feed`` into ``path``, its weights in a file beside the graph
     (memory-mapped by ONNX Runtime: a serving process pages in only the rows it uses)."""
-    import onnx
     import torch
+
+    from rag.models.files import save_with_external_weights
 
     names = list(feed)
     inline = path.with_name("inline.onnx")
@@ -210,17 +211,7 @@ def _trace(wrapped, feed: dict[str, np.ndarray], path: Path) -> None:  # type: i
             opset_version=17,
             dynamo=False,
         )
-    graph = onnx.load(str(inline))
-    onnx.save_model(
-        graph,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=path.name + ".data",
-        size_threshold=1024,
-    )
-    del graph
-    inline.unlink()
+    save_with_external_weights(inline, path)
 
 
 def _drift(path: Path, feed: dict[str, np.ndarray], ref: list[np.ndarray]) -> tuple[float, float]:
