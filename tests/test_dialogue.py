@@ -116,11 +116,6 @@ def test_standalone_answers_do_not_change_with_history(seed_index, runtime):
             "变频控制产业园计划建在哪个街道？",
             "装备制造产业园呢？",
             "铁山街道",
-            marks=pytest.mark.xfail(
-                reason="resolved right, but the reader picks the neighbouring item of the "
-                "enumeration (辛安街道); the reader's weakness, issue #10",
-                strict=False,
-            ),
         ),
     ],
 )

@@ -88,6 +88,7 @@ _WORD = re.compile(r"\w", re.UNICODE)
 
 _lock = threading.Lock()
 _ready = False
+_t2s: list = []  # the OpenCC converter, made on first use
 
 
 def _jieba():  # type: ignore[no-untyped-def]
@@ -101,6 +102,20 @@ def _jieba():  # type: ignore[no-untyped-def]
                 jieba.initialize()
                 _ready = True
     return jieba
+
+
+def to_simplified(text: str) -> str:
+    """``text`` in simplified script (OpenCC ``t2s``): a traditional-script question is read as
+    its simplified twin; characters both scripts share are left as they are."""
+    if text.isascii():
+        return text
+    if not _t2s:
+        import opencc
+
+        with _lock:
+            if not _t2s:
+                _t2s.append(opencc.OpenCC("t2s"))
+    return str(_t2s[0].convert(text))
 
 
 def normalise(text: str) -> str:

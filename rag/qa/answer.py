@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +23,20 @@ import numpy as np
 from rag.ingest.chunks import Sentence
 from rag.models.reader import Reader, Span, load_reader, normalise_answer, tidy
 from rag.qa.config import AnswerConfig
+from rag.qa.dates import DateReading, date_spans, read_relative
+from rag.qa.digest import answer_articles, answer_issue, answer_lead
 from rag.qa.query import DateRange, Query, read_question
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.retrieve import Runtime, check_k, get_runtime, hit_of, hits_from, rank
-from rag.qa.spans import RULES, RulesReader, type_fit
+from rag.qa.spans import (
+    RULES,
+    RulesReader,
+    aligned_segment,
+    clause_alignment,
+    event_words,
+    span_pieces,
+    type_fit,
+)
 
 # ----------------------------------------------------------------------------- evidence
 
@@ -133,9 +143,16 @@ class Evidence:
         return self.answer(False, [Citation(h) for h in self.hits], self.hits, score, reader)
 
     def found(
-        self, rt: Runtime, sentence: Sentence, span: tuple[int, int], score: float, reader: str
+        self,
+        rt: Runtime,
+        sentence: Sentence,
+        span: tuple[int, int],
+        score: float,
+        reader: str,
+        reading: DateReading | None = None,
     ) -> Answer:
-        """The reply with a span of ``sentence``, its passage cited (and listed) first."""
+        """The reply with a span of ``sentence``, its passage cited (and listed) first; a
+        relative date (``今天下午``) answers with the date it was ``reading`` as."""
         index = rt.index
         lead = next(
             (h for h in self.hits if sentence.sentence_id in index.chunks[h.chunk_id].sentence_ids),
@@ -146,9 +163,10 @@ class Evidence:
         first = Citation(lead, start, end)
         others = [Citation(h) for h in self.hits if h.chunk_id != lead.chunk_id]
         rest = [h for h in self.hits if h.chunk_id != lead.chunk_id][: max(self.k - 1, 0)]
-        text = sentence.text[span[0] : span[1]]
+        text = reading.text if reading else sentence.text[span[0] : span[1]]
         cited = [first, *others]
-        return self.answer(True, cited, [lead, *rest], score, reader, text, sentence.text)
+        reply = self.answer(True, cited, [lead, *rest], score, reader, text, sentence.text)
+        return replace(reply, date_note=reading.note) if reading else reply
 
 
 def gather(rt: Runtime, query: Query, k: int, cfg: AnswerConfig) -> Evidence:
@@ -220,6 +238,10 @@ def windows(rt: Runtime, scored: list[Scored], cfg: AnswerConfig) -> list[Window
     return out
 
 
+# answered with a clause or a phrase of any shape, not a typed phrase inside one
+_CLAUSE_TYPES = frozenset({"reason", "yesno", "what"})
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A reader's span placed in its sentence, with what it is ranked by."""
@@ -231,6 +253,28 @@ class Candidate:
     evidence: float
     fit: float  # type_fit of the span to the question
     score: float
+    align: float = 0.0  # clause_alignment of the span with the question
+
+
+@dataclass(frozen=True)
+class Placing:
+    """What a question says about where its answer stands, worked out once per question: its
+    words' weights (without the noun it asks for) and a date question's event verbs."""
+
+    around: dict[str, float]
+    events: tuple[str, ...]
+    placed: bool  # a short typed answer (not a clause): clause alignment applies
+
+    @classmethod
+    def of(cls, rt: Runtime, query: Query, cfg: AnswerConfig) -> Placing:
+        """The placing of a read question."""
+        weights = rt.weights(query)
+        placed = query.qtype.kind not in _CLAUSE_TYPES
+        # the noun the question asks for (哪个居民小区 → 居民小区) describes the answer itself
+        hint = query.qtype.hint
+        around = {t: w for t, w in weights.items() if not (hint and t in hint)}
+        events = tuple(event_words(query.tags)) if query.qtype.kind == "date" else ()
+        return cls(around, events, placed)
 
 
 def candidates(
@@ -243,9 +287,11 @@ def candidates(
 ) -> list[Candidate]:
     """Reader spans placed in their sentences, filtered and scored, best first."""
     q_norm = normalise_answer(query.text)
+    placing = Placing.of(rt, query, cfg)
     out: list[Candidate] = []
     seen: set[tuple[int, int, int]] = set()
-    for sp in spans:
+    # the best reading of a text counts (a window read again proposes spans already seen)
+    for sp in sorted(spans, key=lambda x: -x.score):
         w = wins[sp.context]
         n = max(i for i, st in enumerate(w.starts) if st <= sp.start)
         sent = rt.index.sentences[w.sentence_ids[n]]
@@ -254,18 +300,48 @@ def candidates(
         a, b = tidy(sent.text, a, b)  # cut at the sentence end: trim what the cut left
         if a >= b:
             continue
-        text = sent.text[a:b]
-        norm = normalise_answer(text)
-        if not norm or norm in q_norm or (sent.sentence_id, a, b) in seen:
-            continue  # the question's own words are never its answer
-        seen.add((sent.sentence_id, a, b))
-        ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
-        fit = type_fit(query.qtype, text)
-        ranked = sp.score + cfg.length_prior * math.log1p(sp.end - sp.start)
-        score = ranked + cfg.evidence_weight * ev + cfg.type_weight * fit
-        out.append(Candidate(sp, sent, a, b, ev, fit, score))
+        # a typed answer stops at its clause: its first clause is a candidate beside it
+        pieces = span_pieces(query.qtype, sent.text, a, b) if cfg.trim_edges else [(a, b)]
+        for a, b in pieces:
+            text = sent.text[a:b]
+            norm = normalise_answer(text)
+            if a >= b or not norm or norm in q_norm or (sent.sentence_id, a, b) in seen:
+                continue  # the question's own words are never its answer
+            seen.add((sent.sentence_id, a, b))
+            ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
+            out.append(_scored(query, placing, sp, sent, a, b, ev, cfg))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def _scored(
+    query: Query,
+    placing: Placing,
+    sp: Span,
+    sent: Sentence,
+    a: int,
+    b: int,
+    ev: float,
+    cfg: AnswerConfig,
+) -> Candidate:
+    """``sent.text[a:b]`` as an answer: the reader's span score with the length prior, plus
+    its sentence's evidence, its type fit, and where it stands (clause alignment, a date's
+    event)."""
+    text = sent.text[a:b]
+    fit = type_fit(query.qtype, text)
+    on = placing.placed
+    align = clause_alignment(sent.text, a, b, placing.around) if cfg.align_weight and on else 0.0
+    # a date is the answer only in a sentence that names the question's event
+    missing = bool(placing.events) and not any(e in sent.text for e in placing.events)
+    score = (
+        sp.score
+        + cfg.length_prior * math.log1p(sp.end - sp.start)
+        + cfg.evidence_weight * ev
+        + cfg.type_weight * fit
+        + cfg.align_weight * align
+        - cfg.event_weight * missing
+    )
+    return Candidate(sp, sent, a, b, ev, fit, score, align)
 
 
 def choose(
@@ -288,11 +364,39 @@ def choose(
     if not cands:
         return None, ev.best
     top = cands[0]
+    if cfg.decline_weights:
+        if decline_score(rt, ev, top, cfg.decline_weights) < 0:
+            return None, top.score
+        return top, top.score
     # the chosen span's own margin, not the best of all spans: on public data (tune_answer.py)
     # it declines more questions the archive cannot answer at about the same F1
     if top.span.margin < cfg.null_margin and top.evidence < cfg.sure_evidence:
         return None, top.score
     return top, top.score
+
+
+DECLINE_FEATURES = ("margin", "evidence", "best", "fit", "covered", "length")
+
+
+def decline_features(rt: Runtime, ev: Evidence, top: Candidate) -> tuple[float, ...]:
+    """What the no-answer decision weighs (:data:`DECLINE_FEATURES`): the chosen span's margin
+    over the reader's "no answer", its sentence's evidence, the best evidence found, its type
+    fit, the (idf-weighted) share of the question's words its sentence holds, and its length
+    (up to 30 characters, as a share of 30)."""
+    weights = rt.weights(ev.query)
+    total = sum(weights.values()) or 1.0
+    low = top.sentence.text.lower()
+    covered = sum(w for t, w in weights.items() if t in low) / total
+    length = min(top.end - top.start, 30) / 30
+    return (top.span.margin, top.evidence, ev.best, top.fit, covered, length)
+
+
+def decline_score(rt: Runtime, ev: Evidence, top: Candidate, weights: tuple[float, ...]) -> float:
+    """The logistic no-answer decision, fitted on public data
+    (``benchmarks/calibrate_decline.py``): ``weights`` are a bias then one weight per
+    feature; below 0 the question is declined."""
+    feats = decline_features(rt, ev, top)
+    return weights[0] + sum(w * f for w, f in zip(weights[1:], feats, strict=True))
 
 
 def read(
@@ -313,13 +417,56 @@ def answer_span(rt: Runtime, query: Query, k: int, reader: Reader, cfg: AnswerCo
     ev = gather(rt, query, k, cfg)
     wins, spans = read(rt, ev, reader, cfg)
     top, score = choose(rt, ev, wins, spans, cfg)
+    if top is not None and cfg.refocus and query.qtype.kind not in _CLAUSE_TYPES:
+        more = refocus(rt, ev, top, reader, cfg, len(wins))
+        if more is not None:
+            top, score = choose(rt, ev, [*wins, more[0]], [*spans, *more[1]], cfg)
     if top is None:
         return ev.declined(score, name)
-    return ev.found(rt, top.sentence, (top.start, top.end), score, name)
+    span, reading = (top.start, top.end), None
+    if query.qtype.kind == "date":
+        span, reading = read_date(rt, top)
+    return ev.found(rt, top.sentence, span, score, name, reading)
+
+
+def refocus(
+    rt: Runtime, ev: Evidence, top: Candidate, reader: Reader, cfg: AnswerConfig, at: int
+) -> tuple[Window, list[Span]] | None:
+    """When the chosen span's sentence is made of parallel parts (``在A建设X，在B建设Y，…``)
+    and the question aligns with another part than the span's, the reader reads that part
+    alone (a window of its own, number ``at``): beside its neighbours a reader often takes the
+    neighbouring pair's answer."""
+    sent = top.sentence
+    seg = aligned_segment(sent.text, rt.weights(ev.query))
+    if seg is None or seg[0] <= top.start < seg[1]:
+        return None
+    a, b = seg
+    window = Window(sent.text[a:b], (sent.sentence_id,), (-a,), ev.best)
+    found = reader.read(ev.query.text, [window.text], top=cfg.read_top)
+    return window, [replace(sp, context=at) for sp in found]
+
+
+def read_date(rt: Runtime, top: Candidate) -> tuple[tuple[int, int], DateReading | None]:
+    """A date answer's span: the (first) date inside the chosen span, without the dateline
+    around it; a relative one (``今天下午``) read against the report's dateline or page date."""
+    sent = top.sentence
+    inside = [d for d in date_spans(sent.text) if d[0] < top.end and d[1] > top.start]
+    if not inside:
+        return (top.start, top.end), None
+    a, b, relative = inside[0]
+    if not relative:
+        return (a, b), None
+    art = rt.index.articles[sent.article_id]
+    return (a, b), read_relative(sent.text[a:b], art.dateline, art.date)
 
 
 Handler = Callable[[Runtime, Query, int, Reader, AnswerConfig], Answer]
-HANDLERS: dict[str, Handler] = {"span": answer_span}
+HANDLERS: dict[str, Handler] = {
+    "span": answer_span,
+    "lead": answer_lead,
+    "issue": answer_issue,
+    "articles": answer_articles,
+}
 
 
 def reader_of(reader: Reader | str | Path | None = None) -> Reader:

@@ -26,6 +26,8 @@ class RetrievalConfig:
     dense_floor: float = 0.75  # the encoder's chance similarity (e5-small)
     header_share: float = 0.5  # words in the headline or lead count this much for every sentence
     prefer_bonus: float = 0.15  # passages of the article a conversation is about
+    time_bonus: float = 0.15  # articles dated near a time the question names (time_prior)
+    slot_boost: float = 3.0  # weight of the words a ``X呢？`` follow-up brings (see weights)
 
     def sentence_score(self, lexical: float, dense: float) -> float:
         """Evidence of one sentence: share of the question's (idf-weighted) words it contains,
@@ -57,6 +59,13 @@ class AnswerConfig:
     sure_evidence: float = 1.0  # at or above this (near-verbatim) "no answer" is overruled
     null_margin: float = 2.0  # span score minus no-answer score needed otherwise
     filter_types: tuple[str, ...] = ("number",)  # types whose spans must fit (fit above -1)
+    # bias and weights of the no-answer decision (rag.qa.answer.decline_score); empty: the
+    # margin rule above (null_margin / sure_evidence)
+    decline_weights: tuple[float, ...] = ()
+    align_weight: float = 2.0  # per unit of clause alignment (rag.qa.spans.clause_alignment)
+    event_weight: float = 3.0  # a date whose sentence lacks every verb of the question's event
+    refocus: bool = True  # the reader reads again the clause a parallel sentence aligns with
+    trim_edges: bool = True  # typed spans get their unit, qualifier and clause edges
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> AnswerConfig:
@@ -77,6 +86,10 @@ RULES_CONFIG = AnswerConfig(
     type_weight=0.0,
     null_margin=-math.inf,
     filter_types=(),
+    align_weight=0.0,
+    event_weight=0.0,
+    refocus=False,
+    trim_edges=False,
 )
 
 

@@ -320,8 +320,41 @@ def _entity_answer(turn: Turn, tags: list[tuple[str, str]]) -> bool:
         and not any(w in PREDICATES for w, _ in tags)
         and len(a) <= 24
         and not re.search(r"[，。；,;]", a)
-        and not re.fullmatch(r"[\d.,%％]+.{0,3}", a)
+        and not _FIGURE.match(a)
     )
+
+
+# an answer that is a figure (``5000余家``, ``约5%``, ``三次``) is nothing a pronoun points to
+_FIGURE = re.compile(r"^(?:约|近|超过?|逾|共|累计)?[\d.,%％一二三四五六七八九十百千万亿两]+")
+# words a subject never runs into (a verb inside a compound, 新就业群体, does not stop it)
+_NOT_SUBJECT = frozenset(["p", "r", "d", "c", "t", "m", "ad", "vd", "f", "ul"])
+_ADVERBS = frozenset(["一共", "共", "总共", "已经", "已", "曾", "正在", "将", "累计", "首次"])
+_WHEN = re.compile(
+    r"(?:\d{4}\s*年)?(?:\d{1,2}\s*月)?(?:\d{1,2}\s*[日号])?|(?:今|去|明|前)年|上半年|下半年"
+)
+# pronouns for people: they may stand for the person a previous question asked for
+_PERSONAL = frozenset(["他", "她", "他们", "她们", "这位", "那位"])
+
+
+def subject_of(question: Tagged) -> str:
+    """What an earlier question asked about: the words before its first predicate, question
+    word or preposition (``新区的垃圾分类办法`` of ``…办法是在哪个社区试行的？``),
+    else its longest noun phrase."""
+    end = 0
+    words = question.words
+    for i, (_, b, w, f) in enumerate(words):
+        aspect = f == "v" and i + 1 < len(words) and words[i + 1][2] in ("了", "着", "过")
+        if w in PREDICATES or _ASKS.match(w) or w in _ADVERBS or f in _NOT_SUBJECT or aspect:
+            break
+        end = b
+    subject = question.text[:end].rstrip("的之")
+    if len(subject) >= 2 and phrases(question.sub(0, end)):
+        return subject
+    spans = phrases(question)
+    if not spans:
+        return ""
+    a, b = max(spans, key=lambda r: (r[1] - r[0], -r[0]))
+    return question.text[a:b]
 
 
 def _swap_subject(previous: Tagged, new: str) -> str:
@@ -337,6 +370,10 @@ def _swap_subject(previous: Tagged, new: str) -> str:
         at = prev.find(new[-k:])
         if at >= 0:
             break
+    if at < 0:
+        slot = _same_slot(previous, new)
+        if slot is not None:
+            return f"{prev[: slot[0]]}{slot[2]}{prev[slot[1] :]}？"
     if at >= 0:
         start, end = at, at + k
         for a, b, w, f in reversed(previous.words):
@@ -351,6 +388,46 @@ def _swap_subject(previous: Tagged, new: str) -> str:
         return f"{new}{prev}？"
     a, b = spans[0]
     return f"{prev[:a]}{new}{prev[b:]}？"
+
+
+# Kinds of slot a follow-up can fill, by jieba flag: places, people, bodies, times.
+_SLOT_KINDS = (("ns",), ("nr",), ("nt",), ("t",))
+# Nouns that name a measure (``票房收入``, ``销售额``, ``人数``): ``X呢？`` after a number question
+# asks for that measure of the same subject.
+_MEASURE = re.compile(
+    r"(?:额|收入|量|数|率|值|面积|规模|产值|人次|比例|增速|增幅|总额|金额|成本|利润|价格)$"
+)
+
+
+def _same_slot(previous: Tagged, new: str) -> tuple[int, int, str] | None:
+    """Where ``new`` (``在意大利``, ``2021年``) fits in the previous question: the word of the same
+    kind (a place for a place, a person for a person, a time for a time), or the measure a
+    number question asked for (``票房收入`` for ``演了多少场``). ``(start, end, replacement)``."""
+    when = _WHEN.fullmatch(new)
+    if when and when.group():
+        for m in _WHEN.finditer(previous.text):
+            if m.group():
+                return m.start(), m.end(), new
+    tags = Tagged.of(new).words
+    core = [t for t in tags if not t[3].startswith("p")]
+    if not core:
+        return None
+    head = core[-1][3]
+    for kind in _SLOT_KINDS:
+        if head.startswith(kind):
+            for a, b, _, f in previous.words:
+                if f.startswith(kind):
+                    text = new[core[0][0] :]
+                    # 在意大利 for 在法国: the preposition comes along when both have one
+                    if len(core) < len(tags) and a > 0 and previous.text[a - 1] == new[0]:
+                        a, text = a - 1, new
+                    return a, b, text
+            return None
+    if re.search(r"多少|几", previous.text) and _MEASURE.search(new):
+        subject = subject_of(previous)
+        if subject:
+            return 0, len(previous.text), f"{subject}的{new}是多少"
+    return None
 
 
 def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None) -> Resolution:
@@ -383,7 +460,7 @@ def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None
     if m:
         rest = body[m.end() :]
         listed = _entity_answer(prev, answer_tags()) or "、" in prev.answer
-        lead = prev.answer if listed else topic_of(prev, prev_t)
+        lead = prev.answer if listed else subject_of(prev_t)
         return Resolution(f"{lead}中{rest}？" if lead else f"{rest}？", "within", prefer)
 
     # X呢？: the previous question's frame with a new subject
@@ -397,16 +474,25 @@ def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None
     pronoun = next((w for w in words if w in PRONOUNS), None)
     # a phrase before the pronoun may be what it points to (…企业，…帮它们…): left alone
     if pronoun is not None and not phrases(body_t.sub(0, body.find(pronoun))):
-        entity = _entity_answer(prev, answer_tags()) and _asked_entity(prev_t)
-        target = prev.answer if entity else topic_of(prev, prev_t)
+        # a pronoun stands for what the previous question asked about: the thing it asked to
+        # name (什么团委 → its answer; 他 after 谁 → the person), else its subject (它 after
+        # 在哪个楼盘试行 is the scheme tried, not the place)
+        asked = _asked_kind(prev_t)
+        names = asked in ("what", "org") or (asked == "person" and pronoun in _PERSONAL)
+        entity = names and _entity_answer(prev, answer_tags())
+        target = prev.answer if entity else subject_of(prev_t)
         if target:
             at = body.find(pronoun)
             after_t = body_t.sub(at + len(pronoun))
             after = after_t.text
-            # 该联盟 after 产业链党建联盟: the noun the demonstrative qualifies is in the target
+            # 该联盟 after …产业链党建联盟: the noun the demonstrative qualifies names the phrase
             head = after_t.pairs[:1]
-            if head and head[0][1].startswith(_NOUN_FLAGS) and head[0][0] in target:
-                after = after[len(head[0][0]) :]
+            if head and head[0][1].startswith(_NOUN_FLAGS):
+                noun = head[0][0]
+                named = [prev_t.text[a:b] for a, b in phrases(prev_t) if noun in prev_t.text[a:b]]
+                if noun in target or named:
+                    target = target if noun in target else max(named, key=len)
+                    after = after[len(noun) :]
             resolved = f"{body[:at]}{target}{after}"
             return Resolution(f"{resolved}？", "pronoun", prefer)
 
@@ -419,12 +505,11 @@ def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None
     return Resolution(question, "standalone")
 
 
-def _asked_entity(question: Tagged) -> bool:
-    """The earlier question (tagged) asked for a thing (what / which / who), not a figure, date
-    or reason, so a pronoun after it most likely points at its answer."""
+def _asked_kind(question: Tagged) -> str:
+    """What the earlier question (tagged) asked for (``rag.qa.spans.classify``)."""
     from rag.qa.spans import classify
 
-    return classify(question.text, question.pairs).kind in ("what", "org", "person", "place")
+    return classify(question.text, question.pairs).kind
 
 
 def _names_subject(tags: list[tuple[str, str]]) -> bool:

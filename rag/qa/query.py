@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from rag.ingest.tokenize import normalise, tokenize
+from rag.ingest.tokenize import normalise, to_simplified, tokenize
 from rag.qa.dialogue import (
     DateRef,
     Resolution,
@@ -45,6 +45,7 @@ class Query:
     dates: tuple[DateRef, ...]  # dates or periods the question names
     date_range: DateRange | None = None  # the caller's filter (a range, not a preference)
     kind: str = "span"  # which handler answers it (see rag.qa.answer.HANDLERS)
+    subject: str = ""  # what a whole-article or coverage question names (a title, a topic)
 
     @property
     def prefer_article(self) -> str | None:
@@ -88,9 +89,84 @@ def check_date_range(date_range: DateRange | None) -> DateRange | None:
     return (start, end)
 
 
-def kind_of(query: Query) -> str:
-    """Which handler answers a question. One kind today: a span of one sentence."""
-    return "span"
+# Questions about whole articles, issues and coverage, as readers of a paper ask them. Each
+# pattern names the kind of answer, and its group ``x`` (when there is one) the title or topic.
+_QUOTED = r"[「『“《\"](?P<x>[^」』”》\"]{2,80})[」』”》\"]"
+_PIECE = r"(?:报道|文章|新闻|稿子|稿件|消息|通讯|评论)"
+_SUMMARY = (
+    r"(?:主要)?(?:讲|说|写|谈|报道|介绍|讲述|反映)(?:了|的是|的)?(?:什么|哪些|啥|些什么)(?:内容|事情?)?"
+    r"|(?:的)?(?:主要)?内容(?:是什么|有哪些|是啥)?|大意|概要|摘要|梗概|要点"
+)
+_LEAD = (
+    re.compile(rf"{_QUOTED}(?:这|该|那)?(?:一)?[篇则条]?{_PIECE}?[，,]?(?:{_SUMMARY})"),
+    re.compile(rf"^(?:请)?(?:概括|总结|简述|介绍)(?:一下)?{_QUOTED}"),
+    re.compile(rf"^(?:标题为|题为|名为)?{_QUOTED}(?:一文|这篇|的{_PIECE}|{_PIECE})"),
+    re.compile(rf"^(?:标题为|题为)(?P<x>[^，,？?]{{4,60}})的{_PIECE}(?:{_SUMMARY})"),
+    re.compile(
+        rf"^(?P<x>[^，,？?]{{4,60}}?)(?:这|该|那)(?:一)?[篇则条]{_PIECE}[，,]?(?:{_SUMMARY})"
+    ),
+)
+_TOPIC = (
+    re.compile(
+        rf"(?:有)?哪些(?:是)?(?:关于|有关|涉及|讲|谈|报道了?|提到)(?P<x>.{{2,40}}?)的{_PIECE}"
+    ),
+    re.compile(rf"(?:关于|有关|涉及)(?P<x>.{{2,40}}?)的{_PIECE}(?:都)?有(?:哪些|什么|多少|几篇)"),
+    re.compile(
+        rf"哪些{_PIECE}(?:提到|提及|涉及|谈到|讲到|报道|关于|与)了?(?P<x>.{{2,40}}?)(?:有关|相关)?[？?。]*$"
+    ),
+    re.compile(
+        rf"(?:找|查|搜|列出)(?:一下|找|找看)?(?:关于|有关)?(?P<x>.{{2,40}}?)的(?:相关)?{_PIECE}"
+    ),
+    re.compile(rf"^(?P<x>.{{2,40}}?)(?:的|相关的?){_PIECE}(?:都)?有(?:哪些|什么|几篇)"),
+)
+_ISSUE = re.compile(
+    rf"(?:报纸|报上|本报|这一?期|当期|当天|那天|这天|版面|头版|[第首][一二三四五六七八九十\d]+版|各版)"
+    rf"[^？?]{{0,8}}(?:有|登|刊|发|是)?[^？?]{{0,6}}(?:哪些|什么|啥|几篇)(?:{_PIECE}|内容|新闻|标题)?"
+    rf"|(?:报纸|本报|头版|这一?期)[^？?]{{0,6}}(?:{_PIECE}|标题)(?:有哪些|是什么)"
+    rf"|^[^，,？?]{{0,12}}?[日号](?:的|都|有|刊登|刊发|登)*{_PIECE}(?:都)?有(?:哪些|什么)"
+)
+
+
+_PAIRS = {"「": "」", "『": "』", "“": "”", "《": "》", '"': '"'}
+
+
+def _unquote(title: str) -> str:
+    """A title without the quote marks around it (``「X」`` → ``X``; ``“微改革”助推`` stays)."""
+    if len(title) > 2 and _PAIRS.get(title[0]) == title[-1]:
+        inner = title[1:-1]
+        if title[0] not in inner and title[-1] not in inner:
+            return inner
+    return title
+
+
+_PAGE_NAMED = re.compile(r"头版|[第首][一二三四五六七八九十\d]+版")
+
+
+def route(text: str, dates: Sequence[DateRef] = ()) -> tuple[str, str]:
+    """Which handler answers a question, and the title or topic it names.
+
+    ``lead``: a whole article (``「标题」这篇报道讲了什么？``); ``issue``: the pages of a date
+    (``9月3日的报纸有哪些报道？``); ``articles``: the coverage of a topic (``有哪些关于X的报道？``);
+    else ``span``: a span of one sentence answers it."""
+    q = text.strip()
+    for pattern in _LEAD:
+        m = pattern.search(q)
+        if m:
+            return "lead", _unquote(m.group("x").strip())
+    for pattern in _TOPIC:
+        m = pattern.search(q)
+        if m and not _ISSUE_ONLY.fullmatch(m.group("x")):
+            return "articles", m.group("x").strip(" ，,、的")
+    dated = any(d.day is not None for d in dates)
+    if (dated or _PAGE_NAMED.search(q)) and _ISSUE.search(q):
+        return "issue", ""
+    return "span", ""
+
+
+# a "topic" that only names the issue (8月11日的报道有哪些) is an issue question
+_ISSUE_ONLY = re.compile(
+    r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号](?:的)?(?:报纸|本报|头版)?|今天|昨天|头版|本期|这一?期"
+)
 
 
 def read_question(
@@ -105,13 +181,14 @@ def read_question(
     """
     asked = clean_query(question)
     date_range = check_date_range(date_range)
-    tagged = Tagged.of(asked)
+    plain = to_simplified(asked)  # a traditional-script question is read as simplified
+    tagged = Tagged.of(plain)
     if history:
-        resolution = resolve(asked, turns_from(history), tagged)
+        resolution = resolve(plain, turns_from(history), tagged)
     else:
-        resolution = Resolution(asked, "standalone")
-    text = clean_query(resolution.question) if resolution.rewritten else asked
-    if text != asked:
+        resolution = Resolution(plain, "standalone")
+    text = clean_query(resolution.question) if resolution.rewritten else plain
+    if text != plain:
         tagged = Tagged.of(text)
     tokens = tuple(tokenize(text))
     query = Query(
@@ -126,5 +203,5 @@ def read_question(
         dates=tuple(question_dates(text)),
         date_range=date_range,
     )
-    kind = kind_of(query)
-    return query if kind == query.kind else replace(query, kind=kind)
+    kind, subject = route(text, query.dates)
+    return query if kind == query.kind else replace(query, kind=kind, subject=subject)

@@ -89,4 +89,6 @@ class Answer:
     score: float = 0.0
     resolved_question: str = ""  # what was searched (the question itself unless rewritten)
     reader: str = ""  # which extractor cut the span ("rules" or the reader's name)
-    kind: str = "span"  # which kind of question the router took it for
+    kind: str = "span"  # span | lead | issue | articles: which kind of answer this is
+    items: list[str] = field(default_factory=list)  # a list answer's lines, one per citation
+    date_note: str = ""  # how a date answer was read: ``8月11日（今天下午，本报8月11日讯）``

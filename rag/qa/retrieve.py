@@ -8,7 +8,9 @@ starts, at the deepest depth any of those searches needs, while the question is 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +23,7 @@ from rag.errors import IndexMismatchError
 from rag.ingest.articles import Article
 from rag.models.embed import Embedder, load_embedder
 from rag.qa.config import RetrievalConfig
-from rag.qa.dialogue import in_range
+from rag.qa.dialogue import DateRef, in_range
 from rag.qa.query import Query, read_question
 from rag.qa.records import Hit
 from rag.store.index import Index, default_index_dir, load_index
@@ -86,6 +88,7 @@ class Runtime:
     config: RetrievalConfig = field(default_factory=RetrievalConfig)
     _idf: tuple[dict[str, float], float] | None = field(default=None, repr=False)
     _by_date: dict[str | None, list[int]] | None = field(default=None, repr=False)
+    _starts: dict[str, list[tuple[str, int]]] | None = field(default=None, repr=False)
 
     def idf(self) -> tuple[dict[str, float], float]:
         """Inverse document frequency of lexical tokens (from the BM25 index), and the idf of
@@ -103,9 +106,16 @@ class Runtime:
         return self._idf
 
     def weights(self, query: Query) -> dict[str, float]:
-        """The question's content words with their idf."""
+        """The question's content words with their idf; in a follow-up that fills a slot of
+        the previous question (``在意大利呢？``), the words it brings count ``slot_boost`` times:
+        they are what it asks about, the rest is the frame carried over."""
         idf, unknown = self.idf()
-        return {t: idf.get(t, unknown) for t in query.terms}
+        out = {t: idf.get(t, unknown) for t in query.terms}
+        if query.resolution.kind == "ellipsis":
+            own = query.asked.lower()
+            boost = self.config.slot_boost
+            out = {t: w * boost if t in own else w for t, w in out.items()}
+        return out
 
     def evidence(self, text: str, weights: dict[str, float], header: str, dense: float) -> float:
         """Sentence evidence (:meth:`RetrievalConfig.sentence_score`) of one sentence."""
@@ -123,6 +133,24 @@ class Runtime:
                 by_date.setdefault(date_of_code[code], []).append(cid)
             self._by_date = by_date
         return frozenset(i for d, ids in self._by_date.items() if match(d) for i in ids)
+
+    def articles_starting(self) -> dict[str, list[tuple[str, int]]]:
+        """For each page, the articles that start on it with their first chunk, in reading
+        order (a continuation belongs to the page its article starts on)."""
+        if self._starts is None:
+            chunks = self.index.chunks
+            codes = chunks.article_codes().tolist()
+            pages = np.asarray(chunks.columns["page"]).tolist()
+            starts: dict[str, list[tuple[str, int]]] = {}
+            seen: set[int] = set()
+            for cid, (code, page) in enumerate(zip(codes, pages, strict=True)):
+                if code not in seen:
+                    seen.add(code)
+                    starts.setdefault(chunks.page_ids[page], []).append(
+                        (chunks.article_ids[code], cid)
+                    )
+            self._starts = starts
+        return self._starts
 
 
 _cache: dict[Path, Runtime] = {}
@@ -272,7 +300,7 @@ def rank(rt: Runtime, query: Query, vector: np.ndarray | None = None) -> Ranking
         return Ranking([], np.zeros(rt.embedder.dim, dtype=np.float32))
     allowed = dated_filter(rt, query.date_range)
     dated: frozenset[int] | None = None
-    if query.dates:
+    if query.dates and NAMES_PAPER.search(query.text):
         dated = rt.chunks_dated(lambda d: any(n.matches(d) for n in query.dates))
         if allowed is not None:
             dated &= allowed
@@ -282,8 +310,69 @@ def rank(rt: Runtime, query: Query, vector: np.ndarray | None = None) -> Ranking
     ranked = _rank_within(rt, query, qv, dated, lexical) if dated else []
     taken = {d for d, _ in ranked}
     more = _rank_within(rt, query, qv, allowed, lexical)
+    if query.dates and not dated:
+        more = _near_in_time(rt, query, more)
     ranked += [r for r in more if r[0] not in taken]
     return Ranking(ranked, qv)
+
+
+# A question naming the paper's date (``7月18日的报纸上…``) asks about that issue: its pages are
+# searched first. Any other date it names is the time of the event (``2022年…贸易额``), which
+# reports follow (a year's figures come out the next year) or precede (plans): a soft prior.
+NAMES_PAPER = re.compile(r"的(?:报纸|报道|新闻|本报|版面|头版)|报纸上|报上|当天的报|那天的报|这期")
+
+
+def _near_in_time(
+    rt: Runtime, query: Query, ranked: list[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """``ranked`` with a bonus for articles dated near the time the question names
+    (:func:`time_prior`), reordered."""
+    bonus = rt.config.time_bonus
+    if not bonus or not ranked:
+        return ranked
+    arts, chunk_article = rt.index.articles, rt.index.chunk_article
+    out = []
+    for doc, score in ranked:
+        date = arts.date_of(chunk_article[doc])
+        out.append((doc, score + bonus * max(time_prior(n, date) for n in query.dates)))
+    out.sort(key=lambda x: -x[1])
+    return out
+
+
+def time_prior(named: DateRef, stored: str | None) -> float:
+    """How well a report's date fits the time a question names: 1 within it or the month
+    after, 0.5 from a quarter before to a year after, else 0 (and 0 when a year is named and
+    the page has none: no year is invented)."""
+    m = re.fullmatch(r"(\d{4}|-)-(\d{2})-(\d{2})", stored or "")
+    if not m:
+        return 0.0
+    year = int(m.group(1)) if m.group(1) != "-" else None
+    month, day = int(m.group(2)), int(m.group(3))
+    if named.year is not None and year is None:
+        return 0.0
+    if year is None or named.year is None:  # compare within a year: months and days only
+        if named.month is None:
+            return 0.0
+        gap = (month - named.month) % 12
+        if named.day is not None and gap == 0:
+            return 1.0 if day >= named.day else 0.5
+        return 1.0 if gap <= 1 else 0.5 if gap <= 3 or gap >= 9 else 0.0
+    first = dt.date(named.year, named.month or 1, named.day or 1)
+    if named.day is not None:
+        last = first
+    elif named.month is not None:
+        last = dt.date(named.year + named.month // 12, named.month % 12 + 1, 1) - dt.timedelta(1)
+    else:
+        last = dt.date(named.year, 12, 31)
+    try:
+        when = dt.date(year, month, day)
+    except ValueError:
+        return 0.0
+    if first <= when <= last + dt.timedelta(days=31):
+        return 1.0
+    if first - dt.timedelta(days=92) <= when <= last + dt.timedelta(days=366):
+        return 0.5
+    return 0.0
 
 
 def hits_from(rt: Runtime, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
