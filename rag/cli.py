@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 from rag.errors import RagError
@@ -79,23 +80,46 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluate import gold_titles_from, read_jsonl, score_answers
-    from rag.qa.answer import answer
+    from rag.evaluate import (
+        gold_titles_from,
+        read_jsonl,
+        score_answers,
+        score_dialogues,
+        score_reading,
+    )
+    from rag.qa.answer import answer, reader_of
 
-    questions = read_jsonl(Path(args.qa))
-    titles = {}
-    gold_articles = (
-        Path(args.articles) if args.articles else Path(args.qa).with_name("articles.jsonl")
-    )
-    if gold_articles.is_file():
-        titles = gold_titles_from(read_jsonl(gold_articles))
-    answer(questions[0]["question"], k=args.k, index_dir=args.index, reader=args.reader)  # load
-    score = score_answers(
-        questions, lambda q: answer(q, k=args.k, index_dir=args.index, reader=args.reader), titles
-    )
+    reader = reader_of(args.reader)
+    ask = partial(answer, k=args.k, index_dir=args.index, reader=reader)
+    reports = {}
+    for name in args.qa:
+        path = Path(name)
+        rows = read_jsonl(path)
+        if not rows:
+            raise ValueError(f"{path} holds no question")
+        ask(rows[0]["turns"][0]["q"] if "turns" in rows[0] else rows[0]["question"])  # load
+        if "turns" in rows[0]:
+            score = score_dialogues(rows, lambda q, h: ask(q, history=h))
+        elif "class" in rows[0]:
+            score = score_reading(rows, ask)
+        else:
+            titles = {}
+            gold = Path(args.articles) if args.articles else path.with_name("articles.jsonl")
+            if gold.is_file():
+                titles = gold_titles_from(read_jsonl(gold))
+            score = score_answers(rows, ask, titles)  # type: ignore[assignment]
+        reports[str(path)] = score
     if args.json:
-        print(json.dumps(score.as_dict(), ensure_ascii=False, indent=2))
-    else:
+        out = {p: s.as_dict() for p, s in reports.items()}
+        print(
+            json.dumps(
+                out if len(out) > 1 else next(iter(out.values())), ensure_ascii=False, indent=2
+            )
+        )
+        return 0
+    for path_name, score in reports.items():
+        if len(reports) > 1:
+            print(f"== {path_name}")
         print("\n".join(score.lines()))
         if args.verbose:
             print("\n".join(score.failures))
@@ -165,11 +189,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.qa.answer import answer
 
     ans = answer(args.question, k=args.k, index_dir=args.index, reader=args.reader)
-    if ans.found:
-        print(ans.text)
-        print(f"  句子：{ans.sentence}")
-    else:
+    if not ans.found:
         print("档案中没有找到答案")
+    elif ans.items:  # an issue's articles, a topic's coverage: one cited line each
+        for i, item in enumerate(ans.items, 1):
+            print(f"{i}. {item} [{i}]")
+        return 0
+    elif ans.kind == "lead":
+        print(f"导语：{ans.text} [1]")
+    else:
+        print(ans.text)
+        if ans.date_note:
+            print(f"  日期推算：{ans.date_note}")
+        print(f"  句子：{ans.sentence}")
     for i, c in enumerate(ans.citations, 1):
         print(f"[{i}] {c.title}")  # as a reader cites it: headline · 8月11日 · 第1版
     return 0
@@ -207,8 +239,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(func=cmd_segment)
 
-    e = sub.add_parser("eval", help="score answers against a QA file (qa_dev.jsonl format)")
-    e.add_argument("qa")
+    e = sub.add_parser(
+        "eval",
+        help="score answers against gold files: questions (qa_dev.jsonl), classes of news "
+        "reading (reading_dev.jsonl) or conversations (dialogues_dev.jsonl)",
+    )
+    e.add_argument("qa", nargs="+", help="gold files; the format is told from their rows")
     e.add_argument("--articles", help="gold articles.jsonl for headline checks")
     e.add_argument("--index")
     e.add_argument("-k", type=int, default=5)

@@ -264,6 +264,82 @@ def score_answers(
     )
 
 
+@dataclass(frozen=True)
+class ClassScore:
+    """Questions right per class of news reading (``reading_dev.jsonl``) or follow-ups right
+    (``dialogues_dev.jsonl``, class ``follow-up``)."""
+
+    right: dict[str, int]
+    total: dict[str, int]
+    failures: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        """Plain dict for ``--json``."""
+        return {"right": self.right, "total": self.total, "failures": list(self.failures)}
+
+    def lines(self) -> list[str]:
+        """A line per class, then the total."""
+        out = [f"{c:<12}{self.right[c]}/{self.total[c]}" for c in self.total]
+        right, total = sum(self.right.values()), sum(self.total.values())
+        return [*out, f"{'all':<12}{right}/{total}"]
+
+
+def reading_right(row: dict, ans: object) -> bool:
+    """A reading question is answered right when its answer holds the gold text; a coverage
+    question (no gold text) when it lists articles, each once."""
+    if not getattr(ans, "found", False):
+        return False
+    gold = row.get("answer")
+    if gold is None:
+        ids = [c.article_id for c in getattr(ans, "citations", [])]
+        return getattr(ans, "kind", "") == "articles" and bool(ids) and len(ids) == len(set(ids))
+    return norm(gold) in norm(getattr(ans, "text", ""))
+
+
+def score_reading(rows: list[dict], answer_fn: Callable[[str], object]) -> ClassScore:
+    """Questions of ``reading_dev.jsonl`` format, scored per class."""
+    right: dict[str, int] = {}
+    total: dict[str, int] = {}
+    fails = []
+    for row in rows:
+        cls = row.get("class", "?")
+        ans = answer_fn(row["question"])
+        ok = reading_right(row, ans)
+        total[cls] = total.get(cls, 0) + 1
+        right[cls] = right.get(cls, 0) + int(ok)
+        if not ok:
+            fails.append(
+                f"{row['id']} ({cls}): gold {row.get('answer')!r} got {getattr(ans, 'text', '')!r}"
+            )
+    return ClassScore(right, total, tuple(fails))
+
+
+def score_dialogues(
+    rows: list[dict], answer_fn: Callable[[str, list[tuple[str, object]]], object]
+) -> ClassScore:
+    """Conversations of ``dialogues_dev.jsonl`` format: ``answer_fn(question, history)`` asked
+    turn by turn; the first turns (class ``first``) and the follow-ups (``follow-up``) scored."""
+    right = {"first": 0, "follow-up": 0}
+    total = {"first": 0, "follow-up": 0}
+    fails = []
+    for row in rows:
+        history: list[tuple[str, object]] = []
+        for i, turn in enumerate(row["turns"]):
+            ans = answer_fn(turn["q"], list(history))
+            history.append((turn["q"], ans))
+            cls = "follow-up" if i else "first"
+            ok = reading_right({"answer": turn.get("a")}, ans)
+            total[cls] += 1
+            right[cls] += int(ok)
+            if not ok:
+                got = getattr(ans, "text", "")
+                asked = getattr(ans, "resolved_question", "")
+                fails.append(
+                    f"{row['id']}.{i} ({cls}): gold {turn.get('a')!r} got {got!r} (asked {asked!r})"
+                )
+    return ClassScore(right, total, tuple(fails))
+
+
 def gold_titles_from(articles_rows: list[dict]) -> dict[str, set[str]]:
     """Acceptable citation headlines per gold article id, following continuation links."""
     by_id = {r["article"]: r for r in articles_rows}

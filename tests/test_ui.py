@@ -294,3 +294,38 @@ def test_twenty_concurrent_questions_are_all_answered(server):
     times = sorted(t for t, _ in results)
     p95 = times[int(0.95 * (len(times) - 1))]
     print(f"20 concurrent questions: p50 {statistics.median(times):.2f}s, p95 {p95:.2f}s")
+
+
+def test_list_answers_are_shown_as_lists_and_escaped():
+    cits = [citation(headline=f"报道{i}{EVIL}") for i in range(3)]
+    ans = replace(
+        fake_answer(cit=cits[0]),
+        kind="issue",
+        citations=cits,
+        items=[c.title for c in cits],
+        text="\n".join(c.title for c in cits),
+    )
+    md = format_answer(ans)
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    lines = [ln for ln in md.splitlines() if ln[:2] in ("1.", "2.", "3.")]
+    assert len(lines) == 3 and lines[1].startswith("2. 报道1") and lines[1].endswith("\\[2\\]")
+    assert "共 3 篇报道" in md
+
+
+def test_a_date_answer_says_how_it_was_read():
+    c = citation(text="本报8月11日讯今天下午，会议召开。", start=8, end=12)
+    ans = replace(
+        fake_answer(cit=c, text="8月11日"),
+        qtype="date",
+        date_note="8月11日（今天下午，本报8月11日讯）",
+    )
+    md = format_answer(ans)
+    assert "**答案：8月11日**" in md and "日期推算：8月11日（今天下午，本报8月11日讯）" in md
+    assert "**今天下午**" in md  # the words of the page that were read, marked in the sentence
+
+
+def test_a_lead_is_shown_with_its_source():
+    c = citation(text="新区今天开放夜间阅读区。", start=0, end=12)
+    ans = replace(fake_answer(cit=c, text=c.text), kind="lead")
+    md = format_answer(ans)
+    assert md.startswith("**导语：** 新区今天开放夜间阅读区") and "产业链党建联盟成立" in md

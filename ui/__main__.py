@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from functools import partial
 from pathlib import Path
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         article_fn=partial(rag.get_article, index_dir=index_dir),
         page_labels=_page_labels(index_dir),
     )
-    examples = _examples(index_dir)
+    examples = _examples(index_dir, lambda q: answer_fn(q, 5, [], None))
     demo = build_app(service, summary=summary, examples=examples, dates=list(info.get("dates", [])))
     demo.queue(default_concurrency_limit=args.concurrency, max_size=200)
     demo.launch(
@@ -86,13 +85,13 @@ def _page_labels(index_dir: Path | None) -> dict[str, str]:
     }
 
 
-def _examples(index_dir: Path | None) -> list[str]:
-    """Example questions made from the archive's own headlines."""
+def _examples(index_dir: Path | None, ask) -> list[str]:  # type: ignore[no-untyped-def]
+    """Example questions the archive answers: a factoid, a whole article, an issue (made from
+    the index and checked by asking them)."""
+    from rag.qa.examples import example_questions
     from rag.qa.retrieve import get_runtime
 
-    arts = get_runtime(index_dir).index.articles.values()
-    heads = (a.headline for a in arts if a.headline and 6 <= len(a.headline) <= 24)
-    return [f"「{h}」这篇报道讲了什么？" for h in itertools.islice(heads, 4)]
+    return example_questions(get_runtime(index_dir), ask)
 
 
 if __name__ == "__main__":

@@ -41,20 +41,48 @@ def format_answer(answer: Answer) -> str:
         for i, c in enumerate(answer.citations[:3], 1):
             lines.append(f"\\[{i}\\] {_md(c.title)}")
         return "\n\n".join(lines)
+    if answer.kind in LIST_KINDS:
+        return _format_list(answer, understood)
+    if answer.kind == "lead":
+        lines = [f"**导语：** {_md(answer.text)} \\[1\\]", "出处："]
+        if understood:
+            lines.insert(0, understood)
+        lines += [f"\\[{i}\\] {_md(c.title)}" for i, c in enumerate(answer.citations, 1)]
+        return "\n\n".join(lines)
     sentence = answer.sentence
-    at = sentence.find(answer.text)
+    # the words the citation marks: the answer itself, or the relative date it was read from
+    first = answer.citations[0] if answer.citations else None
+    marked = answer.text
+    if first is not None and 0 <= first.answer_start < first.answer_end <= len(first.text):
+        marked = first.text[first.answer_start : first.answer_end]
+    at = sentence.find(marked)
     if at >= 0:
-        shown = (
-            _md(sentence[:at]) + f"**{_md(answer.text)}**" + _md(sentence[at + len(answer.text) :])
-        )
+        shown = _md(sentence[:at]) + f"**{_md(marked)}**" + _md(sentence[at + len(marked) :])
     else:
         shown = f"**{_md(answer.text)}**"
     lines = [f"**答案：{_md(answer.text)}**", f"原文：{shown} \\[1\\]", "出处："]
+    if answer.date_note:
+        lines.insert(1, f"日期推算：{_md(answer.date_note)}")
     if understood:
         lines.insert(0, understood)
     for i, c in enumerate(answer.citations, 1):
         lines.append(f"\\[{i}\\] {_md(c.title)}")
     return "\n\n".join(lines)
+
+
+LIST_KINDS = frozenset({"issue", "articles"})
+_LIST_HEADS = {"issue": "这一天的报纸共 {n} 篇报道：", "articles": "相关报道 {n} 篇："}
+
+
+def _format_list(answer: Answer, understood: str) -> str:
+    """A list answer (an issue's articles, a topic's coverage) as a numbered markdown list,
+    one cited line each."""
+    head = _LIST_HEADS.get(answer.kind, "{n} 条：").format(n=len(answer.items))
+    lines = [f"**{head}**"]
+    if understood:
+        lines.insert(0, understood)
+    items = "\n".join(f"{i}. {_md(item)} \\[{i}\\]" for i, item in enumerate(answer.items, 1))
+    return "\n\n".join([*lines, items])
 
 
 def _highlight(text: str, start: int, end: int) -> str:
