@@ -57,6 +57,8 @@ def test_traditional_script_is_read_as_simplified():
     assert q.asked == "青島自貿片區與哪家司法機構建立了合作？"  # as asked
     assert q.text == "青岛自贸片区与哪家司法机构建立了合作？"  # as searched and read
     assert "青岛" in q.tokens and q.qtype.kind == "org"
+    # one variant character in a simplified question is the archive's spelling, not a script
+    assert read_question("凉茶舖又叫什么？").text == "凉茶舖又叫什么？"
 
 
 # ----------------------------------------------------------------------------- dates
@@ -282,3 +284,27 @@ def test_example_questions_are_answered(seed_index, runtime):
     kinds = [read_question(q).kind for q in asked]
     assert kinds == ["span", "lead", "issue"]
     assert all(rag.answer(q, index_dir=seed_index).found for q in asked)
+
+
+@pytest.mark.slow
+def test_the_no_answer_decision_is_the_fitted_model(seed_index):
+    from dataclasses import replace
+
+    import rag
+    from rag.qa.answer import DECLINE_FEATURES
+    from rag.qa.config import RULES_CONFIG, AnswerConfig
+
+    shipped = AnswerConfig()
+    assert len(shipped.decline_weights) == len(DECLINE_FEATURES) + 1  # a bias, then weights
+    assert RULES_CONFIG.decline_weights == ()  # the rules have no no-answer score to weigh
+    q = "新区有多少项重点技术入选节能低碳推广目录？"
+    assert rag.answer(q, index_dir=seed_index).found
+    never = replace(shipped, decline_weights=(-1e9, *[0.0] * len(DECLINE_FEATURES)))
+    assert not rag.answer(q, index_dir=seed_index, config=never).found
+    # the evidence weighs for answering: the same question, with its evidence weight
+    # turned against it, is declined
+    weights = list(shipped.decline_weights)
+    weights[1 + DECLINE_FEATURES.index("evidence")] = -100.0
+    assert not rag.answer(
+        q, index_dir=seed_index, config=replace(shipped, decline_weights=tuple(weights))
+    ).found

@@ -252,6 +252,15 @@ def test_browser_question_dialogue_date_filter(server, tmp_path: Path):
         assert chat.inner_text().count("理解为") == 2
         page.screenshot(path=str(tmp_path / "dialogue.png"), full_page=True)
 
+        # an issue question: the day's articles as a numbered list, one cited line each
+        page.get_by_role("button", name="清空对话").click()
+        page.wait_for_function("!document.querySelector('#chat').innerText.includes('理解为')")
+        ask("8月11日的报纸有哪些报道？", "这一天的报纸共")
+        assert chat.locator("ol li").count() >= 4
+        assert (
+            "把“红色引擎”建在产业链上 · 8月11日 · 第1版" in chat.locator("ol li").first.inner_text()
+        )
+
         # the date filter: only 7月18日 pages, so an 8月11日 answer is not found there
         page.get_by_role("button", name="清空对话").click()
         for sel in ("#date-from", "#date-to"):

@@ -105,8 +105,9 @@ def _jieba():  # type: ignore[no-untyped-def]
 
 
 def to_simplified(text: str) -> str:
-    """``text`` in simplified script (OpenCC ``t2s``): a traditional-script question is read as
-    its simplified twin; characters both scripts share are left as they are."""
+    """``text`` in simplified script (OpenCC ``t2s``) when it is written in traditional script:
+    a traditional question is read as its simplified twin. A simplified text with one variant
+    character (``凉茶舖``) is left as written, since the archive may spell it that way too."""
     if text.isascii():
         return text
     if not _t2s:
@@ -115,7 +116,14 @@ def to_simplified(text: str) -> str:
         with _lock:
             if not _t2s:
                 _t2s.append(opencc.OpenCC("t2s"))
-    return str(_t2s[0].convert(text))
+    simple = str(_t2s[0].convert(text))
+    changed = sum(a != b for a, b in zip(text, simple, strict=False))
+    if len(simple) != len(text) or changed >= TRADITIONAL_CHARS:
+        return simple
+    return text
+
+
+TRADITIONAL_CHARS = 2  # characters OpenCC must change for a text to count as traditional
 
 
 def normalise(text: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.ingest.chunks import Sentence
+from rag.ingest.pages import DATELINE
 from rag.models.reader import Reader, Span, load_reader, normalise_answer, tidy
 from rag.qa.config import AnswerConfig
 from rag.qa.dates import DateReading, date_spans, read_relative
@@ -447,17 +448,32 @@ def refocus(
 
 
 def read_date(rt: Runtime, top: Candidate) -> tuple[tuple[int, int], DateReading | None]:
-    """A date answer's span: the (first) date inside the chosen span, without the dateline
-    around it; a relative one (``今天下午``) read against the report's dateline or page date."""
+    """A date answer's span, and how a relative date was read.
+
+    A span that is (or opens with) the sentence's dateline (``本报8月11日讯``) is the report's
+    date, not its event's: the span loses the dateline, and when nothing is left, the
+    sentence's own relative date (``今天下午``) is taken. A relative date is read against the
+    report's dateline, else its page's date. Absolute dates stay as the reader cut them
+    (``正德五年（1510年）十月``, ``2至4月`` are dates too)."""
     sent = top.sentence
-    inside = [d for d in date_spans(sent.text) if d[0] < top.end and d[1] > top.start]
+    start, end = top.start, top.end
+    line = DATELINE.match(sent.text)
+    if line and start < line.end():
+        start = max(start, line.end())
+        start += len(sent.text[start:end]) - len(sent.text[start:end].lstrip(" \u3000，,"))
+    dates = date_spans(sent.text)
+    if start >= end:  # the dateline alone: the event's day is the relative one it says
+        relative = [d for d in dates if d[2]]
+        if not relative:
+            return (top.start, top.end), None
+        start, end = relative[0][0], relative[0][1]
+    inside = [d for d in dates if d[2] and d[0] < end and d[1] > start]
     if not inside:
-        return (top.start, top.end), None
-    a, b, relative = inside[0]
-    if not relative:
-        return (a, b), None
+        return (start, end), None
+    a, b, _ = inside[0]
     art = rt.index.articles[sent.article_id]
-    return (a, b), read_relative(sent.text[a:b], art.dateline, art.date)
+    reading = read_relative(sent.text[a:b], art.dateline, art.date)
+    return ((a, b), reading) if reading else ((start, end), None)
 
 
 Handler = Callable[[Runtime, Query, int, Reader, AnswerConfig], Answer]

@@ -59,9 +59,19 @@ class AnswerConfig:
     sure_evidence: float = 1.0  # at or above this (near-verbatim) "no answer" is overruled
     null_margin: float = 2.0  # span score minus no-answer score needed otherwise
     filter_types: tuple[str, ...] = ("number",)  # types whose spans must fit (fit above -1)
-    # bias and weights of the no-answer decision (rag.qa.answer.decline_score); empty: the
-    # margin rule above (null_margin / sure_evidence)
-    decline_weights: tuple[float, ...] = ()
+    # bias and weights of the no-answer decision (rag.qa.answer.decline_score over
+    # DECLINE_FEATURES: margin, evidence, best, fit, covered, length), fitted on CMRC 2018
+    # train questions, their near misses and foreign questions by
+    # benchmarks/calibrate_decline.py; empty: the margin rule above (null_margin, sure_evidence)
+    decline_weights: tuple[float, ...] = (
+        -6.0276,
+        0.2666,
+        9.6026,
+        4.1576,
+        0.1761,
+        -6.1665,
+        -0.388,
+    )
     align_weight: float = 2.0  # per unit of clause alignment (rag.qa.spans.clause_alignment)
     event_weight: float = 3.0  # a date whose sentence lacks every verb of the question's event
     refocus: bool = True  # the reader reads again the clause a parallel sentence aligns with
@@ -90,6 +100,7 @@ RULES_CONFIG = AnswerConfig(
     event_weight=0.0,
     refocus=False,
     trim_edges=False,
+    decline_weights=(),
 )
 
 

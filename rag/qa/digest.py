@@ -16,6 +16,7 @@ import re
 import unicodedata
 
 from rag.ingest.pages import DATELINE
+from rag.qa.dialogue import in_range
 from rag.qa.query import Query
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.retrieve import Runtime, hit_of, hits_from, lexical_coverage, rank
@@ -137,6 +138,9 @@ def answer_issue(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
     pages = rt.index.pages
     days = [d for d in query.dates if d.day is not None]
     chosen = [p for p, info in pages.items() if any(d.matches(info.date) for d in days)]
+    if query.date_range:  # the reader's date filter holds here too
+        start, end = query.date_range
+        chosen = [p for p in chosen if in_range(pages[p].date, start, end)]
     m = re.search(r"头版|[第首]([一二三四五六七八九十\d]+)版", query.text)
     if m:
         number = (
