@@ -1,8 +1,9 @@
 """The one retriever: dense (FAISS) + lexical (BM25 over jieba tokens), fused by RRF, reranked
 by sentence evidence. ``rag.retrieve`` and answering both call :func:`rank`.
 
-A question that names a date (``8月11日的报纸``) searches that date's pages first; a follow-up
-prefers the article its conversation is about; a caller's date range filters. The BM25 search
+A question that names an issue's date (``9月3日的报纸上…``) searches that date's pages first,
+any other date it names is a soft prior around the event's time; a follow-up prefers the
+article its conversation is about; a caller's date range filters. The BM25 search
 starts, at the deepest depth any of those searches needs, while the question is embedded.
 """
 
