@@ -121,6 +121,17 @@ def test_the_clause_a_question_aligns_with_wins():
     assert clause_alignment(cont, cont.find("约5%"), len(cont), {"外贸": 2.0}) == 0.0
 
 
+def test_a_rate_follows_the_subject_whose_change_it_gives():
+    from rag.qa.spans import classify, measure_fit
+
+    q = classify("全市上半年出口总额同比增长了多少？")
+    assert q.rate and q.measured.endswith("出口总额")
+    assert not classify("全市出口总额增长多少亿元？").rate  # an amount, not a rate
+    s = "新增企业300户，同比增长12%；实现出口总额80亿元，同比增长约6%；"
+    assert measure_fit(q, s, s.find("约6%")) == 1.0
+    assert measure_fit(q, s, s.find("12%")) == 0.0
+
+
 @pytest.mark.parametrize(
     "kind,sentence,span,expected",
     [
@@ -190,7 +201,7 @@ def test_reading_dev_through_the_pipeline(seed_index):
     if not path.is_file():
         pytest.skip("shared/eval is not beside this checkout")
     score = score_reading(read_jsonl(path), lambda q: rag.answer(q, index_dir=seed_index))
-    assert sum(score.right.values()) >= 9, score.failures
+    assert sum(score.right.values()) >= 9, score.failures  # one under the 10/10 measured
     for cls in ("date", "summary", "issue", "topic", "script"):
         assert score.right[cls] == score.total[cls], score.failures
 

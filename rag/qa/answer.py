@@ -35,6 +35,7 @@ from rag.qa.spans import (
     aligned_segment,
     clause_alignment,
     event_words,
+    measure_fit,
     span_pieces,
     type_fit,
 )
@@ -334,6 +335,8 @@ def _scored(
     align = clause_alignment(sent.text, a, b, placing.around) if cfg.align_weight and on else 0.0
     # a date is the answer only in a sentence that names the question's event
     missing = bool(placing.events) and not any(e in sent.text for e in placing.events)
+    # a rate follows the subject whose change it gives
+    named = measure_fit(query.qtype, sent.text, a) if cfg.measure_weight else 0.0
     score = (
         sp.score
         + cfg.length_prior * math.log1p(sp.end - sp.start)
@@ -341,6 +344,7 @@ def _scored(
         + cfg.type_weight * fit
         + cfg.align_weight * align
         - cfg.event_weight * missing
+        + cfg.measure_weight * named
     )
     return Candidate(sp, sent, a, b, ev, fit, score, align)
 

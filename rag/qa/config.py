@@ -73,6 +73,7 @@ class AnswerConfig:
         -0.388,
     )
     align_weight: float = 2.0  # per unit of clause alignment (rag.qa.spans.clause_alignment)
+    measure_weight: float = 2.0  # a rate beside what changed (rag.qa.spans.measure_fit)
     event_weight: float = 3.0  # a date whose sentence lacks every verb of the question's event
     refocus: bool = True  # the reader reads again the clause a parallel sentence aligns with
     trim_edges: bool = True  # typed spans get their unit, qualifier and clause edges
@@ -98,6 +99,7 @@ RULES_CONFIG = AnswerConfig(
     filter_types=(),
     align_weight=0.0,
     event_weight=0.0,
+    measure_weight=0.0,
     refocus=False,
     trim_edges=False,
     decline_weights=(),

@@ -61,6 +61,7 @@ class QuestionType:
     hint: str = ""
     count: int = 1  # how many quantities a number question asks for
     rate: bool = False  # a number question asking how much something grew or fell (a rate)
+    measured: str = ""  # what a rate question asks the change of (外贸进出口 in …同比增长了多少)
 
 
 _HINT = re.compile(
@@ -149,8 +150,10 @@ def classify(question: str, tags: Sequence[tuple[str, str]] | None = None) -> Qu
     if re.search(r"哪些|分别|哪[一二三四五六七八九十几两\d]+[个项类种级家方]", q):
         return QuestionType("list", hint)
     if re.search(r"多少|几[个家项名位次年天户辆岁倍]|百分之几|几成", q):
-        rate = bool(_RATE.search(q)) and not _COUNTED_UNIT.search(q)
-        return QuestionType("number", hint, max(1, q.count("多少")), rate)
+        m = _RATE.search(q)
+        rate = bool(m) and not _COUNTED_UNIT.search(q)
+        measured = _measured(q[: m.start()], tags) if m and rate else ""
+        return QuestionType("number", hint, max(1, q.count("多少")), rate, measured)
     if re.search(r"什么时候|哪天|何时|哪一天|哪年|几月|什么时间|哪个月|哪一年|日期", q):
         return QuestionType("date", hint)
     if re.search(r"谁|哪位|什么人|何人", q):
@@ -172,6 +175,28 @@ _RATE = re.compile(
     r"(?:增长|下降|增加|减少|提高|降低|上涨|下跌|回落|增幅|降幅|增速)[了的是为]{0,2}(?:多少|几成|百分之几)"
 )
 _COUNTED_UNIT = re.compile(r"多少(?:万|亿|千|百)?[个家项名户辆次人亩元吨台件位天年倍米]")
+
+
+def _measured(before: str, tags: Sequence[tuple[str, str]] | None) -> str:
+    """The noun phrase right before a change verb (``外贸进出口`` of ``…上半年外贸进出口同比``),
+    without the 同比/环比 that qualifies the change."""
+    before = re.sub(r"(?:同比|环比|比上年|较上年|分别)$", "", before)
+    pairs: list[tuple[str, str]] = []
+    at = 0
+    for word, flag in tags or ():
+        if at + len(word) > len(before):
+            break
+        pairs.append((word, flag))
+        at += len(word)
+    if at != len(before) or not pairs:  # no segmentation ends there: segment that part
+        pairs = pos_tag(before)
+    out: list[str] = []
+    for word, flag in reversed(pairs):
+        if flag.startswith("n") or flag in ("vn", "j", "l", "eng") or (out and flag == "b"):
+            out.insert(0, word)
+        else:
+            break
+    return "".join(out) if sum(len(w) for w in out) >= 2 else ""
 
 
 def question_terms(question: str, tokens: Sequence[str] | None = None) -> list[str]:
@@ -615,6 +640,21 @@ def aligned_segment(
     if shares[order[0]] - shares[order[1]] < margin:
         return None
     return segs[order[0]]
+
+
+def measure_fit(q: QuestionType, sentence: str, start: int) -> float:
+    """For a rate question (``外贸进出口同比增长了多少？``): 1 when the span's clause or the clause
+    before it names what changed (``实现外贸进出口912.5亿元，同比增长约5%``), else 0. In a list of
+    figures each rate follows its own subject."""
+    if not q.measured:
+        return 0.0
+    parts = clause_parts(sentence)
+    own = next((i for i, (a, b) in enumerate(parts) if a <= start < b), None)
+    if own is None:
+        return 0.0
+    a, b = parts[max(own - 1, 0)][0], parts[own][1]
+    head = q.measured[-3:]
+    return 1.0 if q.measured in sentence[a:b] or head in sentence[a:b] else 0.0
 
 
 # Verbs too general to name an event (``是``, ``有``, ``进行``): a date question's event is named
