@@ -5,6 +5,7 @@ headline) and one issue question (a date with pages). What the chat page offers 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 
@@ -15,6 +16,7 @@ from rag.qa.records import Answer
 from rag.qa.retrieve import Runtime
 
 MAX_TRIES = 8  # candidate questions asked per kind before giving up on it
+MAX_ARTICLES = 500  # articles looked through for candidates (a large archive starts fast)
 
 _NUMERAL = r"\d+(?:\.\d+)?"
 _COUNTED = re.compile(
@@ -27,7 +29,7 @@ _WEAK_OPENING = re.compile(r"^(?:但|并|而|且|还|也|又|从|对|在|为|以
 def _factoids(rt: Runtime) -> Iterator[tuple[str, str]]:
     """``(question, figure)`` pairs from clauses of articles' leads holding one counted figure:
     ``新区4项重点技术入选`` → ``新区多少项重点技术入选？``."""
-    for aid in rt.index.articles:
+    for aid in itertools.islice(rt.index.articles, MAX_ARTICLES):
         _, lead = lead_of(rt, aid)
         for clause in re.split(r"[，,。；;！？：:]", lead):
             clause = clause.strip("“”‘’《》（）() ")
@@ -48,7 +50,7 @@ def _factoids(rt: Runtime) -> Iterator[tuple[str, str]]:
 
 def _headlines(rt: Runtime) -> Iterator[str]:
     arts = rt.index.articles
-    for aid in arts:
+    for aid in itertools.islice(arts, MAX_ARTICLES):
         head = arts[aid].headline
         if head and 6 <= len(head) <= 24:
             yield f"「{head}」这篇报道讲了什么？"
