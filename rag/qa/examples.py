@@ -28,7 +28,7 @@ _WEAK_OPENING = re.compile(r"^(?:但|并|而|且|还|也|又|从|对|在|为|以
 
 def _factoids(rt: Runtime) -> Iterator[tuple[str, str]]:
     """``(question, figure)`` pairs from clauses of articles' leads holding one counted figure:
-    ``新区4项重点技术入选`` → ``新区多少项重点技术入选？``."""
+    ``全区12家企业入选`` → ``全区多少家企业入选？``."""
     for aid in itertools.islice(rt.index.articles, MAX_ARTICLES):
         _, lead = lead_of(rt, aid)
         for clause in re.split(r"[，,。；;！？：:]", lead):
