@@ -203,7 +203,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f"  日期推算：{ans.date_note}")
         print(f"  句子：{ans.sentence}")
     for i, c in enumerate(ans.citations, 1):
-        print(f"[{i}] {c.title}")  # as a reader cites it: headline · 8月11日 · 第1版
+        print(f"[{i}] {c.title}")  # as a reader cites it: headline · 9月3日 · 第1版
     return 0
 
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _page_labels(index_dir: Path | None) -> dict[str, str]:
-    """How a reader names each page (``8月11日 第1版``), by page id."""
+    """How a reader names each page (``9月3日 第1版``), by page id."""
     from rag.ingest.pages import format_date
     from rag.qa.records import page_label
     from rag.qa.retrieve import get_runtime

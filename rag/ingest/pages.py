@@ -410,7 +410,7 @@ def infer_page_number(text: str) -> int | None:
 
 
 def format_date(date: str | None) -> str:
-    """Human form of a stored date: ``2022年8月11日`` or ``8月11日``; empty when unknown."""
+    """Human form of a stored date: ``2022年9月3日`` or ``9月3日``; empty when unknown."""
     if not date:
         return ""
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", date)

@@ -454,7 +454,7 @@ def refocus(
 def read_date(rt: Runtime, top: Candidate) -> tuple[tuple[int, int], DateReading | None]:
     """A date answer's span, and how a relative date was read.
 
-    A span that is (or opens with) the sentence's dateline (``本报8月11日讯``) is the report's
+    A span that is (or opens with) the sentence's dateline (``本报9月3日讯``) is the report's
     date, not its event's: the span loses the dateline, and when nothing is left, the
     sentence's own relative date (``今天下午``) is taken. A relative date is read against the
     report's dateline, else its page's date. Absolute dates stay as the reader cut them

@@ -1,6 +1,6 @@
 """Dates in news sentences: the date a sentence gives for its event, and relative dates
 (``今天下午``, ``昨天``, ``日前``) read against the report's own date (its dateline
-``本报8月11日讯``, else the date of its page). No year is invented: a page dated without a year
+``本报9月3日讯``, else the date of its page). No year is invented: a page dated without a year
 gives a date without one.
 """
 
@@ -47,8 +47,8 @@ _DATELINE_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s
 class DateReading:
     """A date answer read from a relative one: the date, and how it was read."""
 
-    text: str  # ``8月11日`` (``8月10日`` for 昨天 in a report of 8月11日)
-    note: str  # ``8月11日（今天下午，本报8月11日讯）``
+    text: str  # ``9月3日`` (``9月2日`` for 昨天 in a report of 9月3日)
+    note: str  # ``9月3日（今天下午，本报9月3日讯）``
 
 
 def report_date(dateline: str | None, page_date: str | None) -> tuple[str | None, str]:
@@ -84,7 +84,7 @@ def _shift(stored: str, days: int) -> str | None:
 
 
 def read_relative(phrase: str, dateline: str | None, page_date: str | None) -> DateReading | None:
-    """``今天下午`` in a report of 8月11日 → ``8月11日``; ``日前`` → ``8月11日前``; None when
+    """``今天下午`` in a report of 9月3日 → ``9月3日``; ``日前`` → ``9月3日前``; None when
     the report's date is unknown or ``phrase`` names no day relative to it."""
     m = RELATIVE.match(phrase)
     if not m:
@@ -107,7 +107,7 @@ def read_relative(phrase: str, dateline: str | None, page_date: str | None) -> D
 
 def date_spans(sentence: str) -> list[tuple[int, int, bool]]:
     """The dates of a sentence as ``(start, end, relative)``, in order; a dateline's date
-    (``本报8月11日讯``) is the report's, not an event's, and is left out."""
+    (``本报9月3日讯``) is the report's, not an event's, and is left out."""
     out = []
     for m in ABSOLUTE.finditer(sentence):
         before = sentence[max(0, m.start() - 3) : m.start()]

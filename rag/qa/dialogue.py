@@ -7,7 +7,7 @@ the previous answer, which retrieval prefers without forcing it. A question that
 own subject is left alone, whatever the history. The answer is still a span of the archive,
 never of the history.
 
-Also here: the dates a question names (``8月11日``, ``7月18日的报纸``, ``2022年``), which
+Also here: the dates a question names (``9月3日``, ``7月18日的报纸``, ``2022年``), which
 retrieval uses to search the pages of that date first.
 """
 
@@ -560,7 +560,7 @@ class DateRef:
 
 
 def question_dates(question: str) -> list[DateRef]:
-    """Dates and periods named in a question (``8月11日``, ``2022年``, ``2022年8月``)."""
+    """Dates and periods named in a question (``9月3日``, ``2022年``, ``2022年8月``)."""
     out = []
     for m in _Q_DATE.finditer(question):
         if m.group("m"):

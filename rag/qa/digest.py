@@ -4,7 +4,7 @@ and, like a span, is archive text with a citation for every line.
 
 - ``lead``: ``「标题」这篇报道讲了什么？`` → the article whose headline the question names, answered
   with its first sentence or two (the 导语), cited where they stand;
-- ``issue``: ``8月11日的报纸有哪些报道？`` → every article that starts on that date's pages, in
+- ``issue``: ``9月3日的报纸有哪些报道？`` → every article that starts on that date's pages, in
   page order (``头版``/``第2版`` keep that page only), one line each;
 - ``articles``: ``有哪些关于X的报道？`` → the articles whose text names X, most relevant first, one
   line each; an article continued on another page is one article.

@@ -163,7 +163,7 @@ def route(text: str, dates: Sequence[DateRef] = ()) -> tuple[str, str]:
     return "span", ""
 
 
-# a "topic" that only names the issue (8月11日的报道有哪些) is an issue question
+# a "topic" that only names the issue (9月3日的报道有哪些) is an issue question
 _ISSUE_ONLY = re.compile(
     r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号](?:的)?(?:报纸|本报|头版)?|今天|昨天|头版|本期|这一?期"
 )

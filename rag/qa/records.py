@@ -35,7 +35,7 @@ class Hit:
 
     @property
     def date_text(self) -> str:
-        """The date for display (``8月11日``), empty when unknown."""
+        """The date for display (``9月3日``), empty when unknown."""
         return format_date(self.date)
 
     @property
@@ -45,7 +45,7 @@ class Hit:
 
     @property
     def title(self) -> str:
-        """What a reader would cite: ``headline · 8月11日 · 第1版``."""
+        """What a reader would cite: ``headline · 9月3日 · 第1版``."""
         head = self.headline or f"{self.label}（无标题）"
         return " · ".join(x for x in (head, self.date_text, self.page_label) if x)
 
@@ -72,7 +72,7 @@ class Citation:
     edition = property(lambda self: self.passage.edition, doc="The edition, when known.")
     date_text = property(lambda self: self.passage.date_text, doc="The date for display.")
     page_label = property(lambda self: self.passage.page_label, doc="``第1版`` or the page id.")
-    title = property(lambda self: self.passage.title, doc="``headline · 8月11日 · 第1版``.")
+    title = property(lambda self: self.passage.title, doc="``headline · 9月3日 · 第1版``.")
 
 
 @dataclass(frozen=True)
@@ -91,4 +91,4 @@ class Answer:
     reader: str = ""  # which extractor cut the span ("rules" or the reader's name)
     kind: str = "span"  # span | lead | issue | articles: which kind of answer this is
     items: list[str] = field(default_factory=list)  # a list answer's lines, one per citation
-    date_note: str = ""  # how a date answer was read: ``8月11日（今天下午，本报8月11日讯）``
+    date_note: str = ""  # how a date answer was read: ``9月3日（今天下午，本报9月3日讯）``
