@@ -114,35 +114,9 @@ class Evidence:
         """The best sentence's evidence (0 when nothing was found)."""
         return self.scored[0].score if self.scored else 0.0
 
-    def answer(
-        self,
-        found: bool,
-        citations: list[Citation],
-        hits: list[Hit],
-        score: float,
-        reader: str,
-        text: str = "",
-        sentence: str = "",
-    ) -> Answer:
-        """An :class:`Answer` to this question."""
-        q = self.query
-        return Answer(
-            question=q.asked,
-            found=found,
-            text=text,
-            sentence=sentence,
-            qtype=q.qtype.kind,
-            citations=citations,
-            hits=hits,
-            score=score,
-            resolved_question=q.text,
-            reader=reader,
-            kind=q.kind,
-        )
-
     def declined(self, score: float, reader: str) -> Answer:
         """The reply when the archive does not answer: the closest passages, no span."""
-        return self.answer(False, [Citation(h) for h in self.hits], self.hits, score, reader)
+        return self.query.reply(False, self.hits, reader=reader, score=score)
 
     def found(
         self,
@@ -165,10 +139,16 @@ class Evidence:
         first = Citation(lead, start, end)
         others = [Citation(h) for h in self.hits if h.chunk_id != lead.chunk_id]
         rest = [h for h in self.hits if h.chunk_id != lead.chunk_id][: max(self.k - 1, 0)]
-        text = reading.text if reading else sentence.text[span[0] : span[1]]
-        cited = [first, *others]
-        reply = self.answer(True, cited, [lead, *rest], score, reader, text, sentence.text)
-        return replace(reply, date_note=reading.note) if reading else reply
+        return self.query.reply(
+            True,
+            [lead, *rest],
+            [first, *others],
+            reader=reader,
+            score=score,
+            text=reading.text if reading else sentence.text[span[0] : span[1]],
+            sentence=sentence.text,
+            date_note=reading.note if reading else "",
+        )
 
 
 def gather(rt: Runtime, query: Query, k: int, cfg: AnswerConfig) -> Evidence:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from rag.ingest.pages import DATELINE
+from rag.ingest.pages import DATELINE, chinese_number
 from rag.qa.dialogue import in_range
 from rag.qa.query import Query
 from rag.qa.records import Answer, Citation, Hit
@@ -26,6 +26,7 @@ MAX_LEAD_CHARS = 220
 TITLE_MATCH = 0.6  # share of a named title's character pairs that the headline must hold
 TOPIC_COVERAGE = 0.7  # idf-weighted share of the topic's words a passage must hold
 MAX_ITEMS = 10  # lines of an ``articles`` answer
+READER = "archive"  # what Answer.reader says of an answer made of whole articles
 _CANDIDATES = 40  # ranked passages whose articles may be the one a title names
 
 _BYLINE_START = re.compile(
@@ -47,23 +48,6 @@ def title_match(title: str, heads: list[str]) -> float:
     if not want:
         return 0.0
     return max((len(want & _pairs(h)) / len(want) for h in heads if h), default=0.0)
-
-
-def _reply(query: Query, hits: list[Hit], found: bool, **fields: object) -> Answer:
-    return Answer(
-        question=query.asked,
-        found=found,
-        qtype=query.qtype.kind,
-        resolved_question=query.text,
-        reader="archive",
-        kind=query.kind,
-        hits=hits,
-        citations=fields.pop("citations", None) or [Citation(h) for h in hits],  # type: ignore[arg-type]
-        text=str(fields.pop("text", "")),
-        sentence=str(fields.pop("sentence", "")),
-        items=list(fields.pop("items", [])),  # type: ignore[call-overload]
-        score=float(fields.pop("score", 0.0)),  # type: ignore[arg-type]
-    )
 
 
 def lead_of(rt: Runtime, article_id: str) -> tuple[int, str]:
@@ -107,20 +91,20 @@ def answer_lead(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
         if best is None or (match, score) > best[:2]:
             best = (match, score, aid)
     if best is None or best[0] < TITLE_MATCH:
-        return _reply(query, hits, False)
+        return query.reply(False, hits, reader=READER)
     match, score, aid = best
     cid, lead = lead_of(rt, aid)
     if cid < 0 or not lead:
-        return _reply(query, hits, False)
+        return query.reply(False, hits, reader=READER)
     hit = hit_of(rt, cid, score)
     at = hit.text.find(lead)
     cited = Citation(hit, at, at + len(lead)) if at >= 0 else Citation(hit)
     others = [h for h in hits if h.article_id != aid]
-    return _reply(
-        query,
-        [hit, *others][:k],
+    return query.reply(
         True,
-        citations=[cited, *(Citation(h) for h in others)],
+        [hit, *others][:k],
+        [cited, *(Citation(h) for h in others)],
+        reader=READER,
         text=lead,
         sentence=lead,
         score=match,
@@ -144,7 +128,9 @@ def answer_issue(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
     m = re.search(r"头版|[第首]([一二三四五六七八九十\d]+)版", query.text)
     if m:
         number = (
-            1 if m.group(0) in ("头版",) or m.group(0).startswith("首") else _numeral(m.group(1))
+            1
+            if m.group(0) == "头版" or m.group(0).startswith("首")
+            else (chinese_number(m.group(1)) or 1)
         )
         numbered = [p for p in chosen if pages[p].number == number]
         if numbered or any(pages[p].number is not None for p in chosen):
@@ -158,25 +144,9 @@ def answer_issue(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
         for _, cid in starts.get(page, [])
     ]
     if not hits:
-        return _reply(query, [], False)
+        return query.reply(False, [], reader=READER)
     items = [h.title for h in hits]
-    return _reply(query, hits, True, items=items, text="\n".join(items), score=1.0)
-
-
-def _numeral(text: str | None) -> int:
-    digits = "一二三四五六七八九"
-    if not text:
-        return 1
-    if text.isdigit():
-        return int(text)
-    if text == "十":
-        return 10
-    if text.startswith("十"):
-        return 10 + digits.index(text[1]) + 1
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return (digits.index(tens) + 1) * 10 + (digits.index(ones) + 1 if ones else 0)
-    return digits.index(text) + 1 if text in digits else 1
+    return query.reply(True, hits, reader=READER, items=items, text="\n".join(items), score=1.0)
 
 
 def answer_articles(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
@@ -203,6 +173,8 @@ def answer_articles(rt: Runtime, query: Query, k: int, *_: object) -> Answer:
         if len(chosen) >= MAX_ITEMS:
             break
     if not chosen:
-        return _reply(query, hits_from(rt, ranked, k) if ranked else [], False)
+        return query.reply(False, hits_from(rt, ranked, k) if ranked else [], reader=READER)
     items = [h.title for h in chosen]
-    return _reply(query, chosen, True, items=items, text="\n".join(items), score=chosen[0].score)
+    return query.reply(
+        True, chosen, reader=READER, items=items, text="\n".join(items), score=chosen[0].score
+    )

@@ -22,6 +22,7 @@ from rag.qa.dialogue import (
     resolve,
     turns_from,
 )
+from rag.qa.records import Answer, Citation, Hit
 from rag.qa.spans import QuestionType, classify, question_terms
 
 MAX_QUERY_CHARS = 500
@@ -51,6 +52,37 @@ class Query:
     def prefer_article(self) -> str | None:
         """The article the conversation is about (its previous answer's), if any."""
         return self.resolution.prefer_article
+
+    def reply(
+        self,
+        found: bool,
+        hits: list[Hit],
+        citations: list[Citation] | None = None,
+        *,
+        reader: str,
+        score: float = 0.0,
+        text: str = "",
+        sentence: str = "",
+        items: Sequence[str] = (),
+        date_note: str = "",
+    ) -> Answer:
+        """The :class:`Answer` to this question (every handler's reply is made here);
+        ``citations`` default to one per hit."""
+        return Answer(
+            question=self.asked,
+            found=found,
+            text=text,
+            sentence=sentence,
+            qtype=self.qtype.kind,
+            citations=citations if citations is not None else [Citation(h) for h in hits],
+            hits=hits,
+            score=score,
+            resolved_question=self.text,
+            reader=reader,
+            kind=self.kind,
+            items=list(items),
+            date_note=date_note,
+        )
 
 
 def clean_query(query: str) -> str:
