@@ -15,9 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import PageReadError
+import numpy as np
 
-PAGE_SUFFIXES = (".txt",)
+from rag.errors import PageReadError
+from rag.ingest.layout import page_text
+from rag.ingest.scans import (
+    IMAGE_SUFFIXES,
+    PDF_SUFFIXES,
+    Reading,
+    pdf_page_count,
+    read_image,
+    read_pdf_page,
+)
+
+TEXT_SUFFIXES = (".txt", ".md")
+PAGE_SUFFIXES = TEXT_SUFFIXES + PDF_SUFFIXES + IMAGE_SUFFIXES
+LOW_CONFIDENCE = 0.6  # an OCR line read with less confidence than this is called illegible
 MANIFEST_NAME = "pages.json"
 
 TERMINAL = "。！？；!?;…"
@@ -54,6 +67,15 @@ class Page:
     edition: str | None = None
     number: int | None = None  # page number within its issue, when known
     warnings: tuple[str, ...] = field(default=())
+    # Pages read from a picture (a PDF page or an image): how they were read ("pdf-text",
+    # "ocr", "ocr-cached"; "text" for page files), the picture's size in pixels, the PDF page
+    # index, and per character of ``text`` its box on the picture (x0, y0, x1, y1; NaN where
+    # the text has a character the page does not print) and its line's OCR confidence.
+    source: str = "text"
+    image_size: tuple[int, int] | None = None
+    pdf_page: int | None = None
+    boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    confidence: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of the clean text to the corresponding span of the raw page text."""
@@ -123,7 +145,7 @@ _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff0-9０-９]")
 _CJK_PUNCT = set("，。、；：？！“”‘’（）《》〈〉【】—…·「」『』,.;:?!()%％")
 
 BYLINE = re.compile(
-    r"^[□■◇]?\s*[（(]?\s*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员|摄影|撰稿)"
+    r"^[□■◇口]?\s*[（(]?\s*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员|摄影|撰稿)"
     r"(?:[\s\u3000]*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员)?[\s\u3000]*[\u4e00-\u9fff·]{2,4})+"
     r"[\s\u3000]*(?:报道|摄影|摄|整理|文/图|采写)?\s*[）)]?$"
 )
@@ -437,8 +459,14 @@ def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:
     return {str(k): v for k, v in pages.items() if isinstance(v, dict)}, []
 
 
-def read_page(path: Path, meta: dict | None = None) -> Page:
-    """Read and clean one page file. Unreadable files give an empty page with a warning."""
+def read_page(path: Path, meta: dict | None = None, pdf_page: int | None = None) -> Page:
+    """Read and clean one page file. Unreadable files give an empty page with a warning.
+
+    A PDF page (``pdf_page``: its index) or an image is read from its picture
+    (:func:`read_picture`)."""
+    suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES or suffix in IMAGE_SUFFIXES:
+        return read_picture(path, meta, pdf_page)
     page_id = path.stem
     warnings: list[str] = []
     try:
@@ -478,6 +506,66 @@ def read_page(path: Path, meta: dict | None = None) -> Page:
     )
 
 
+def picture_page_id(path: Path, pdf_page: int | None, pages_in_file: int = 1) -> str:
+    """The id of a page read from a picture: the file's name, with ``_p2`` and so on for the
+    pages of a PDF that holds more than one."""
+    if pdf_page is None or pages_in_file <= 1:
+        return path.stem
+    return f"{path.stem}_p{pdf_page + 1}"
+
+
+def read_picture(
+    path: Path, meta: dict | None = None, pdf_page: int | None = None, pages_in_file: int = 1
+) -> Page:
+    """Read a PDF page or page image: its lines in reading order, cleaned like a page file,
+    every character keeping its box on the page's picture and its OCR confidence."""
+    page_id = picture_page_id(path, pdf_page, pages_in_file)
+    name = path.name if pdf_page is None else f"{path.name} page {pdf_page + 1}"
+    warnings: list[str] = []
+    try:
+        if path.suffix.lower() in PDF_SUFFIXES:
+            reading = read_pdf_page(path, pdf_page or 0)
+        else:
+            reading = read_image(path)
+    except (PageReadError, OSError, IndexError) as exc:
+        warnings.append(f"{name}: {exc}; page kept without text")
+        reading = Reading((), (0, 0), "unreadable")
+    laid = page_text(reading.lines)
+    text, offsets, units = clean_page_text(laid.raw)
+    idx = np.asarray(offsets, dtype=np.int64)
+    boxes = laid.boxes[idx] if len(idx) else np.zeros((0, 4), np.float32)
+    conf = laid.confidence[idx] if len(idx) else np.zeros(0, np.float32)
+    printed = np.fromiter((not ch.isspace() for ch in text), bool, len(text))
+    boxes[~printed] = np.nan
+    if not text.strip() and reading.method != "unreadable":
+        warnings.append(f"{name}: no text found on the page")
+    if printed.any() and reading.method != "pdf-text":
+        illegible = float((conf[printed] < LOW_CONFIDENCE).mean())
+        if illegible > 0.2:
+            warnings.append(f"{name}: {illegible:.0%} of the text read with low OCR confidence")
+    meta = meta or {}
+    number = meta.get("page")
+    return Page(
+        page_id=page_id,
+        path=str(path),
+        raw=laid.raw,
+        text=text,
+        offsets=tuple(offsets),
+        units=tuple(units),
+        encoding="image",
+        style="plain",
+        date=meta.get("date") or infer_date(text),
+        edition=meta.get("edition"),
+        number=number if isinstance(number, int) else infer_page_number(text),
+        warnings=tuple(warnings),
+        source=reading.method,
+        image_size=reading.size,
+        pdf_page=pdf_page,
+        boxes=boxes,
+        confidence=conf,
+    )
+
+
 def page_files(folder: Path) -> list[Path]:
     """The page files of a folder, in name order (hidden files and the manifest skipped)."""
     if not folder.is_dir():
@@ -489,16 +577,50 @@ def page_files(folder: Path) -> list[Path]:
     )
 
 
-PageMapper = Callable[[Callable[..., "Page"], list[tuple[Path, dict | None]]], list["Page"]]
+def _read_job(path: Path, meta: dict | None, pdf_page: int | None, count: int = 1) -> Page:
+    if pdf_page is None:
+        return read_page(path, meta)
+    return read_picture(path, meta, pdf_page, count)
 
 
-def read_pages(folder: Path, mapper: PageMapper | None = None) -> list[Page]:
+PageMapper = Callable[..., list["Page"]]
+
+
+def read_pages(
+    folder: Path,
+    mapper: PageMapper | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[Page]:
     """Read every page file of ``folder`` (see :func:`read_page`), with manifest metadata.
 
-    ``mapper(read_page, jobs)`` may run the reads elsewhere (Ray tasks); results in order."""
+    ``mapper(read, jobs, progress)`` may run the reads elsewhere (Ray tasks); results in order.
+    ``progress("pages", done, total)`` is told of every page read."""
     manifest, manifest_warnings = load_manifest(folder)
-    jobs = [(p, manifest.get(p.stem)) for p in page_files(folder)]
-    pages = mapper(read_page, jobs) if mapper else [read_page(*job) for job in jobs]
+    jobs: list[tuple] = []
+    for p in page_files(folder):
+        if p.suffix.lower() not in PDF_SUFFIXES:
+            jobs.append((p, manifest.get(p.stem), None))
+            continue
+        try:
+            count = pdf_page_count(p)
+        except PageReadError:
+            count = 1  # read_picture reports it
+        for k in range(count):
+            pid = picture_page_id(p, k, count)
+            jobs.append((p, manifest.get(pid) or manifest.get(p.stem), k, count))
+    # a bar per page where reading costs (OCR, PDF pages); text pages are read at once
+    pictures = any(job[0].suffix.lower() not in TEXT_SUFFIXES for job in jobs)
+    each = progress if pictures else None
+    if mapper is not None:
+        pages = mapper(_read_job, jobs, each)
+    else:
+        pages = []
+        for job in jobs:
+            pages.append(_read_job(*job))
+            if each:
+                each("pages", len(pages), len(jobs))
+    if progress and not each:
+        progress("pages", len(pages), len(pages))
     if manifest_warnings and pages:
         first = pages[0]
         pages[0] = Page(**{**first.__dict__, "warnings": first.warnings + tuple(manifest_warnings)})

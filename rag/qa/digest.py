@@ -30,7 +30,7 @@ READER = "archive"  # what Answer.reader says of an answer made of whole article
 _CANDIDATES = 40  # ranked passages whose articles may be the one a title names
 
 _BYLINE_START = re.compile(
-    r"^[□■◇]?\s*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员)[^。，,]{0,20}?报道\s*"
+    r"^[□■◇口]?\s*(?:本报)?(?:首席|见习|特约)?(?:记者|通讯员)[^。，,]{0,20}?报道\s*"
 )
 _NOT_TEXT = re.compile(r"[\W_]+")
 
