@@ -141,8 +141,15 @@ class RayEmbedder:
         )
 
 
-def ray_mapper(fn, jobs):  # type: ignore[no-untyped-def]
-    """Run ``fn(*job)`` for every job as a Ray task; results in job order."""
+def ray_mapper(fn, jobs, progress=None):  # type: ignore[no-untyped-def]
+    """Run ``fn(*job)`` for every job as a Ray task (a page's OCR is one); results in job
+    order, ``progress("pages", done, total)`` told as tasks finish."""
     ray = _ray()
     remote = ray.remote(num_cpus=1)(fn)
-    return list(ray.get([remote.remote(*job) for job in jobs]))
+    refs = [remote.remote(*job) for job in jobs]
+    pending = list(refs)
+    while pending:
+        _, pending = ray.wait(pending, num_returns=1)
+        if progress:
+            progress("pages", len(refs) - len(pending), len(refs))
+    return list(ray.get(refs))

@@ -41,6 +41,7 @@ from rag.ingest.chunks import (
 from rag.ingest.pages import Page, read_pages
 from rag.ingest.tokenize import tokenize
 from rag.models.embed import Embedder
+from rag.store.pictures import write_pictures
 from rag.store.tables import (
     ArticleTable,
     ChunkTable,
@@ -110,6 +111,9 @@ class BuildReport:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     dense: dict = field(default_factory=dict)  # the FAISS structure chosen (dense_plan)
+    pictures: int = 0  # pages read from a picture (PDF pages, page images)
+    ocr: int = 0  # of those, pages read by OCR in this build
+    ocr_cached: int = 0  # pages whose OCR came from the cache (nothing read again)
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -119,6 +123,11 @@ class BuildReport:
             f"embedded: {self.embedded}   reused from previous index: {self.reused}   "
             f"seconds: {self.seconds:.1f}",
             f"dense index: {self.dense.get('type', '?')} ({self.dense.get('reason', '')})",
+            *(
+                [f"pictures: {self.pictures}   OCR: {self.ocr}   OCR from cache: {self.ocr_cached}"]
+                if self.pictures
+                else []
+            ),
             f"warnings: {len(self.warnings)}",
         ]
         out.extend(f"  - {w}" for w in self.warnings)
@@ -303,7 +312,7 @@ def build_index(
     embedder: Embedder,
     full: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
-    read: Callable[[Path], list[Page]] = read_pages,
+    read: Callable[..., list[Page]] = read_pages,
     settings: dict | None = None,
 ) -> BuildReport:
     """Build (or rebuild) the index of ``pages_dir`` into ``index_dir``.
@@ -327,13 +336,11 @@ def _build(
     embedder: Embedder,
     full: bool,
     progress: Callable[[str, int, int], None] | None,
-    read: Callable[[Path], list[Page]] = read_pages,
+    read: Callable[..., list[Page]] = read_pages,
     settings: dict | None = None,
 ) -> BuildReport:
     """Build everything into ``staging``; ``index_dir`` is only read (for reusable vectors)."""
-    pages = read(pages_dir)
-    if progress:
-        progress("pages", len(pages), len(pages))
+    pages = read(pages_dir, progress=progress)
     seg = segment(pages)
     articles = {a.article_id: a for a in seg.articles}
     sentences = sentences_of(seg.articles)
@@ -358,7 +365,11 @@ def _build(
         seconds=0.0,
         warnings=warnings,
         dense=dense_plan(len(chunks), embedder.dim),
+        pictures=sum(p.source != "text" for p in pages),
+        ocr=sum(p.source == "ocr" for p in pages),
+        ocr_cached=sum(p.source == "ocr-cached" for p in pages),
     )
+    write_pictures(staging, pages, index_dir if (index_dir / "manifest.json").is_file() else None)
     manifest = _manifest(pages, report, embedder, settings or {})
     numbers = page_numbers(pages, seg.articles)
     _write_files(
