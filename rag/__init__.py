@@ -10,7 +10,8 @@ from rag.ingest.articles import Article, Paragraph, Part
 from rag.ingest.pages import Page
 from rag.qa.answer import answer
 from rag.qa.config import AnswerConfig, RetrievalConfig
-from rag.qa.records import Answer, Citation, Hit
+from rag.qa.locate import page_image
+from rag.qa.records import Answer, Box, Citation, Hit
 from rag.qa.retrieve import archive_summary, get_article, retrieve
 from rag.store.index import BuildReport, build_index
 
@@ -18,6 +19,7 @@ __all__ = [
     "Answer",
     "AnswerConfig",
     "Article",
+    "Box",
     "BuildReport",
     "Citation",
     "Hit",
@@ -33,5 +35,6 @@ __all__ = [
     "archive_summary",
     "build_index",
     "get_article",
+    "page_image",
     "retrieve",
 ]

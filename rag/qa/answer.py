@@ -26,6 +26,7 @@ from rag.models.reader import Reader, Span, load_reader, normalise_answer, tidy
 from rag.qa.config import AnswerConfig
 from rag.qa.dates import DateReading, date_spans, read_relative
 from rag.qa.digest import answer_articles, answer_issue, answer_lead
+from rag.qa.locate import locate
 from rag.qa.query import DateRange, Query, read_question
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.retrieve import Runtime, check_k, get_runtime, hit_of, hits_from, rank
@@ -494,7 +495,7 @@ def answer_query(
     except KeyError:
         valid = ", ".join(sorted(HANDLERS))
         raise ValueError(f"unknown question kind {query.kind!r}; valid: {valid}") from None
-    return handler(rt, query, k, chosen, cfg)
+    return locate(rt, handler(rt, query, k, chosen, cfg))
 
 
 def answer(

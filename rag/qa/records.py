@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.ingest.layout import Box
 from rag.ingest.pages import format_date
 
 
@@ -58,6 +59,17 @@ class Citation:
     passage: Hit
     answer_start: int = -1
     answer_end: int = -1
+    # On a page read from a picture (a PDF page, a scan): the answer's and the passage's
+    # boxes on the image ``rag.page_image(page)`` returns, one per printed line; the share of
+    # the passage's characters that OCR read with low confidence. Empty / None on text pages.
+    answer_boxes: tuple[Box, ...] = ()
+    boxes: tuple[Box, ...] = ()
+    illegible: float | None = None
+
+    @property
+    def low_confidence(self) -> bool:
+        """Most of the passage was read by OCR with low confidence."""
+        return self.illegible is not None and self.illegible > 0.5
 
     # the passage's fields, read through (a citation never copies them)
     page = property(lambda self: self.passage.page, doc="Page id of the passage.")
@@ -92,3 +104,4 @@ class Answer:
     kind: str = "span"  # span | lead | issue | articles: which kind of answer this is
     items: list[str] = field(default_factory=list)  # a list answer's lines, one per citation
     date_note: str = ""  # how a date answer was read: ``9月3日（今天下午，本报9月3日讯）``
+    notice: str = ""  # why a found-looking answer was declined (e.g. illegible scan text)
