@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.errors import RagError
     from rag.ingest.pages import format_date
     from rag.qa.answer import reader_of
+    from rag.qa.locate import article_boxes
     from ui.app import CSS, ChatService, build_app
 
     index_dir = Path(args.index) if args.index else None
@@ -60,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         answer_fn=answer_fn,
         article_fn=partial(rag.get_article, index_dir=index_dir),
         page_labels=_page_labels(index_dir),
+        image_fn=partial(rag.page_image, index_dir=index_dir),
+        article_boxes_fn=partial(article_boxes, index_dir=index_dir),
     )
     examples = _examples(index_dir, lambda q: answer_fn(q, 5, [], None))
-    demo = build_app(service, summary=summary, examples=examples, dates=list(info.get("dates", [])))
+    demo = build_app(
+        service,
+        summary=summary,
+        examples=examples,
+        dates=list(info.get("dates", [])),
+        page_images=_has_pictures(index_dir),
+    )
     demo.queue(default_concurrency_limit=args.concurrency, max_size=200)
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, css=CSS, show_error=False
@@ -83,6 +92,14 @@ def _page_labels(index_dir: Path | None) -> dict[str, str]:
         )
         for p in pages
     }
+
+
+def _has_pictures(index_dir: Path | None) -> bool:
+    """Whether any page of the archive was read from a picture (a scan, a PDF page)."""
+    from rag.qa.retrieve import get_runtime
+    from rag.store.pictures import records
+
+    return bool(records(get_runtime(index_dir).index.path))
 
 
 def _examples(index_dir: Path | None, ask) -> list[str]:  # type: ignore[no-untyped-def]

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
 from rag.ingest.articles import Article
 from rag.ingest.pages import format_date
 from rag.qa.query import check_date_range
-from rag.qa.records import Answer, Citation
+from rag.qa.records import Answer, Box, Citation
 
 NOT_FOUND = "档案中没有找到答案"
 MAX_QUESTION_CHARS = 500
@@ -36,10 +37,12 @@ def format_answer(answer: Answer) -> str:
     understood = f"*理解为：{_md(resolved)}*" if resolved and resolved != answer.question else ""
     if not answer.found:
         lines = [f"**{NOT_FOUND}**。以下是最接近的段落："]
+        if answer.notice:
+            lines.insert(0, f"**{_md(answer.notice)}**")
         if understood:
             lines.insert(0, understood)
         for i, c in enumerate(answer.citations[:3], 1):
-            lines.append(f"\\[{i}\\] {_md(c.title)}")
+            lines.append(f"\\[{i}\\] {_md(cite_title(c))}")
         return "\n\n".join(lines)
     if answer.kind in LIST_KINDS:
         return _format_list(answer, understood)
@@ -47,7 +50,7 @@ def format_answer(answer: Answer) -> str:
         lines = [f"**导语：** {_md(answer.text)} \\[1\\]", "出处："]
         if understood:
             lines.insert(0, understood)
-        lines += [f"\\[{i}\\] {_md(c.title)}" for i, c in enumerate(answer.citations, 1)]
+        lines += [f"\\[{i}\\] {_md(cite_title(c))}" for i, c in enumerate(answer.citations, 1)]
         return "\n\n".join(lines)
     sentence = answer.sentence
     # the words the citation marks: the answer itself, or the relative date it was read from
@@ -66,8 +69,16 @@ def format_answer(answer: Answer) -> str:
     if understood:
         lines.insert(0, understood)
     for i, c in enumerate(answer.citations, 1):
-        lines.append(f"\\[{i}\\] {_md(c.title)}")
+        lines.append(f"\\[{i}\\] {_md(cite_title(c))}")
     return "\n\n".join(lines)
+
+
+LOW_CONFIDENCE_NOTE = "（扫描件识别置信度低，请对照原版页面）"
+
+
+def cite_title(c: Citation) -> str:
+    """A citation's title, with a warning when OCR read most of its passage unsurely."""
+    return c.title + (LOW_CONFIDENCE_NOTE if c.low_confidence else "")
 
 
 LIST_KINDS = frozenset({"issue", "articles"})
@@ -107,7 +118,7 @@ def format_evidence(answer: Answer | None) -> str:
     for i, c in enumerate(answer.citations, 1):
         body = _highlight(c.text, c.answer_start, c.answer_end).replace("\n", "<br>")
         parts.append(
-            f"<div class='ev-item'><div class='ev-title'>[{i}] {html.escape(c.title)}"
+            f"<div class='ev-item'><div class='ev-title'>[{i}] {html.escape(cite_title(c))}"
             f"</div><div class='ev-text'>{body}</div></div>"
         )
     return "\n".join(parts)
@@ -165,6 +176,61 @@ class ChatTurnResult:
     choices: list[str]
     answer: Answer | None = None
     turns: list[tuple[str, Answer]] = field(default_factory=list)  # the conversation so far
+    views: list[tuple[Any, str]] = field(default_factory=list)  # page images, with captions
+
+
+# the answer's words: a yellow fill with an orange edge; the rest of the passage (and of the
+# article on its other pages) shaded blue
+ANSWER_FILL = (255, 210, 0, 120)
+ANSWER_EDGE = (235, 90, 0, 255)
+PASSAGE_FILL = (40, 120, 255, 48)
+
+
+def draw_page(image: Path, answer_boxes: Sequence[Box], shaded: Sequence[Box]) -> Any:
+    """The page image with the passage shaded and the answer highlighted (a PIL image)."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(image) as im:
+        base = im.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    pad = 2
+    for b in shaded:
+        draw.rectangle((b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad), fill=PASSAGE_FILL)
+    for b in answer_boxes:
+        draw.rectangle(
+            (b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad),
+            fill=ANSWER_FILL,
+            outline=ANSWER_EDGE,
+            width=3,
+        )
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def page_views(
+    cite: Citation,
+    image_of: Callable[[str], Path],
+    article_boxes_of: Callable[[str], dict[str, tuple[Box, ...]]],
+    labels: dict[str, str],
+) -> list[tuple[Any, str]]:
+    """The pictures of every page of a cited article: on the cited page the answer
+    highlighted and the passage shaded, on the article's other pages its text shaded. Pages
+    read from text have no picture and are left out."""
+    views: list[tuple[Any, str]] = []
+    others: dict[str, tuple[Box, ...]] | None = None
+    for page in cite.pages or (cite.page,):
+        try:
+            path = image_of(page)
+        except (RagError, OSError):
+            continue
+        name = labels.get(page, page)
+        if page == cite.page:
+            views.append((draw_page(path, cite.answer_boxes, cite.boxes), f"{name} · 引文所在页"))
+            continue
+        if others is None:
+            others = article_boxes_of(cite.article_id)
+        views.append((draw_page(path, (), others.get(page, ())), f"{name} · 本文另一部分"))
+    return views
 
 
 AnswerFn = Callable[[str, int, list[tuple[str, Answer]], tuple[str | None, str | None]], Answer]
@@ -183,6 +249,8 @@ class ChatService:
     article_fn: Callable[[str], Article]
     page_labels: dict[str, str] = field(default_factory=dict)  # page id -> 第N版
     errors: tuple[type[BaseException], ...] = (ValueError, RagError)
+    image_fn: Callable[[str], Path] | None = None  # page id -> its picture (rag.page_image)
+    article_boxes_fn: Callable[[str], dict[str, tuple[Box, ...]]] | None = None
 
     def ask(
         self,
@@ -212,16 +280,39 @@ class ChatService:
         history = [*list(history or []), {"role": "user", "content": _md(q)}]
         history.append({"role": "assistant", "content": format_answer(ans)})
         choices = [f"[{i}] {c.title}" for i, c in enumerate(ans.citations, 1)]
-        return ChatTurnResult(history, format_evidence(ans), choices, ans, [*earlier, (q, ans)])
+        return ChatTurnResult(
+            history,
+            format_evidence(ans),
+            choices,
+            ans,
+            [*earlier, (q, ans)],
+            self.views(ans, None),
+        )
+
+    def views(self, answer: Answer | None, choice: str | None) -> list[tuple[Any, str]]:
+        """Page pictures of the chosen citation (the first one when none is chosen)."""
+        if answer is None or not answer.citations or self.image_fn is None:
+            return []
+        c = self._cited(answer, choice) if choice else answer.citations[0]
+        if c is None or not c.boxes:
+            return []
+        boxes_of = self.article_boxes_fn or (lambda _article_id: {})
+        return page_views(c, self.image_fn, boxes_of, self.page_labels)
+
+    @staticmethod
+    def _cited(answer: Answer, choice: str) -> Citation | None:
+        m = re.match(r"\[(\d+)\]", choice)
+        if not m or not 1 <= int(m.group(1)) <= len(answer.citations):
+            return None
+        return answer.citations[int(m.group(1)) - 1]
 
     def show(self, answer: Answer | None, choice: str | None) -> str:
         """The article behind the chosen citation (``choice`` is one of the labels)."""
         if answer is None or not choice:
             return ""
-        m = re.match(r"\[(\d+)\]", choice)
-        if not m or not 1 <= int(m.group(1)) <= len(answer.citations):
+        c = self._cited(answer, choice)
+        if c is None:
             return ""
-        c = answer.citations[int(m.group(1)) - 1]
         return format_article(self.article_fn(c.article_id), c, self.page_labels)
 
 
@@ -243,8 +334,10 @@ def build_app(
     summary: str = "",
     examples: list[str] | None = None,
     dates: list[str] | None = None,
+    page_images: bool = True,
 ) -> Any:
-    """The Gradio Blocks of the chat page."""
+    """The Gradio Blocks of the chat page (``page_images``: the archive has page pictures, so
+    the page view with the highlighted answer is shown)."""
     import gradio as gr
 
     with gr.Blocks(title="报纸档案问答") as demo:
@@ -276,6 +369,18 @@ def build_app(
                         examples=[[e] for e in examples], inputs=[question], label="示例问题"
                     )
             with gr.Column(scale=2):
+                pictures = gr.Gallery(
+                    label="原版页面（黄色为答案，蓝色为引文；点击放大）",
+                    columns=1,
+                    height=560,
+                    format="png",
+                    object_fit="contain",
+                    allow_preview=True,
+                    preview=True,
+                    buttons=["fullscreen", "download"],
+                    elem_id="page-images",
+                    visible=page_images,
+                )
                 gr.Markdown("### 引用的原文")
                 evidence = gr.HTML(format_evidence(None), elem_id="evidence")
                 cites = gr.Radio(choices=[], label="点击引用查看全文", elem_id="citations")
@@ -301,17 +406,35 @@ def build_app(
                 r.answer,
                 "",
                 r.turns,
+                # opened on the cited page, large
+                gr.update(value=r.views, selected_index=0 if r.views else None),
             )
 
         inputs = [question, chat, k, date_from, date_to, turns]
-        outputs = [chat, evidence, cites, article, state, question, turns]
+        outputs = [chat, evidence, cites, article, state, question, turns, pictures]
         send.click(on_ask, inputs, outputs, api_name="ask")
         question.submit(on_ask, inputs, outputs, api_visibility="private")
         cites.change(service.show, [state, cites], [article], api_visibility="private")
+        cites.change(
+            lambda a, c: gr.update(
+                value=(v := service.views(a, c)), selected_index=0 if v else None
+            ),
+            [state, cites],
+            [pictures],
+            api_visibility="private",
+        )
         clear.click(
-            lambda: ([], format_evidence(None), gr.update(choices=[], value=None), "", None, []),
+            lambda: (
+                [],
+                format_evidence(None),
+                gr.update(choices=[], value=None),
+                "",
+                None,
+                [],
+                [],
+            ),
             None,
-            [chat, evidence, cites, article, state, turns],
+            [chat, evidence, cites, article, state, turns, pictures],
         )
     return demo
 
