@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import statistics
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -176,34 +178,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(seed_index):
+@contextlib.contextmanager
+def serve(index: Path) -> Iterator[str]:
+    """The chat page of ``index`` served by ``python -m ui`` on a free port; yields its URL."""
     from tests.conftest import ROOT
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui", "--index", str(seed_index), "--port", str(port)],
+        [sys.executable, "-m", "ui", "--index", str(index), "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
-    while time.time() < deadline:
+    try:
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("the UI process exited") from None
+                time.sleep(1)
+        else:
+            raise RuntimeError("the UI did not come up")
+        yield url
+    finally:
+        proc.terminate()
         try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the UI process exited") from None
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise RuntimeError("the UI did not come up")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    with serve(seed_index) as url:
+        yield url
 
 
 @pytest.mark.slow
