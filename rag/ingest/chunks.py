@@ -12,8 +12,11 @@ MAX_CHUNK_CHARS = 320  # ~1 token per Chinese character: well inside e5's 512-to
 OVERLAP_SENTENCES = 1
 MAX_SENTENCE_CHARS = 300
 
-# A sentence ends at 。！？； (or their half-width forms), optionally followed by closing quotes.
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)]*|[…]{2,}[”’」』]*")
+# A sentence ends at 。！？； (or their half-width forms), optionally followed by closing quotes;
+# also at a full-width full stop ． outside a number (OCR reads a small 。 or …… as one).
+_SENTENCE_END = re.compile(
+    r"[。！？；!?;]+[”’」』）)]*|[…]{2,}[”’」』]*|(?<![0-9０-９])．(?![0-9０-９])[”’」』）)]*"
+)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ PAGE_SUFFIXES = TEXT_SUFFIXES + PDF_SUFFIXES + IMAGE_SUFFIXES
 LOW_CONFIDENCE = 0.6  # an OCR line read with less confidence than this is called illegible
 MANIFEST_NAME = "pages.json"
 
-TERMINAL = "。！？；!?;…"
+TERMINAL = "。！？；!?;…．"  # ． : how OCR often reads a small 。
 CLOSERS = "”’」』）)》〉】"
 _INDENT_CHARS = " \u3000\t\u00a0"
 
