@@ -104,8 +104,10 @@ def _numeral(n: int) -> str:
 @dataclass
 class Glyph:
     ch: str
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels: advance x ideographic em box
     size: int
+    origin: tuple[float, float]  # where the glyph is drawn (PIL's top-left text origin)
+    baseline: float
 
 
 @dataclass
@@ -130,6 +132,9 @@ class Typesetter:
             s: ImageFont.truetype(str(font_path), s) for s in (self.body, self.head, self.small)
         }
         self.scale = scale
+
+    def ascent(self, size: int) -> int:
+        return int(self.fonts[size].getmetrics()[0])
 
     def width(self, ch: str, size: int) -> float:
         return float(self.fonts[size].getlength(ch))
@@ -212,12 +217,13 @@ def _lay_block(
         head_lines = ts.wrap(blk.headline, ts.head, w, 0)
         for line in head_lines:
             lw = sum(a for _, a in line)
-            _put(lay, line, x + (w - lw) / 2, y, ts.head)
+            _put(lay, line, x + (w - lw) / 2, y, ts.head, ts.ascent(ts.head))
             y += ts.head * 1.45
         units.append(blk.headline)
         y += round(10 * s)
     if blk.byline and not blk.byline_last:
-        _put(lay, [(c, ts.width(c, ts.small)) for c in blk.byline], x, y, ts.small)
+        line = [(c, ts.width(c, ts.small)) for c in blk.byline]
+        _put(lay, line, x, y, ts.small, ts.ascent(ts.small))
         units.append(blk.byline)
         y += ts.small * 1.8
     # the body: paragraphs indented two characters, flowed into ``span`` balanced columns
@@ -234,14 +240,21 @@ def _lay_block(
     for c in range(span):
         cx = x + c * (col_w + gap)
         for r, (line, first) in enumerate(rows[c * per_col : (c + 1) * per_col]):
-            _put(lay, line, cx + (2 * ts.body if first else 0), y + r * lh, ts.body)
+            left = cx + (2 * ts.body if first else 0)
+            _put(lay, line, left, y + r * lh, ts.body, ts.ascent(ts.body))
     return y + per_col * lh
 
 
-def _put(lay: Layout, line: list[tuple[str, float]], x: float, y: float, size: int) -> None:
+def _put(
+    lay: Layout, line: list[tuple[str, float]], x: float, y: float, size: int, ascent: int
+) -> None:
+    """Draw a line at top ``y``: the baseline lies ``ascent`` under it, and each character's
+    box is its advance across its ideographic em box (0.88 em above the baseline, 0.12 under)."""
     idx = []
+    base = y + ascent
     for ch, adv in line:
-        lay.glyphs.append(Glyph(ch, (x, y, x + adv, y + size * 1.05), size))
+        box = (x, base - 0.88 * size, x + adv, base + 0.12 * size)
+        lay.glyphs.append(Glyph(ch, box, size, (x, y), base))
         idx.append(len(lay.glyphs) - 1)
         x += adv
     lay.lines.append(idx)
@@ -256,7 +269,7 @@ def render_image(lay: Layout, ts: Typesetter):  # type: ignore[no-untyped-def]
     img = Image.new("L", (lay.width, lay.height), 255)
     draw = ImageDraw.Draw(img)
     for g in lay.glyphs:
-        draw.text((g.box[0], g.box[1]), g.ch, font=ts.fonts[g.size], fill=20)
+        draw.text(g.origin, g.ch, font=ts.fonts[g.size], fill=20)
     for r in lay.rules:
         draw.rectangle(r, fill=60)
     return img
@@ -302,9 +315,8 @@ def write_text_pdf(path: Path, lay: Layout, ts: Typesetter, dpi: int) -> None:
     k = 72.0 / dpi
     c = canvas.Canvas(str(path), pagesize=(lay.width * k, lay.height * k), invariant=1)
     for g in lay.glyphs:
-        # baseline about 0.86 em under the top of the glyph box (wqy-microhei's ascent)
         c.setFont(name, g.size * k)
-        c.drawString(g.box[0] * k, (lay.height - g.box[1] - 0.86 * g.size) * k, g.ch)
+        c.drawString(g.origin[0] * k, (lay.height - g.baseline) * k, g.ch)
     c.setFillGray(0.25)
     for x0, y0, x1, y1 in lay.rules:
         c.rect(x0 * k, (lay.height - y1) * k, (x1 - x0) * k, (y1 - y0) * k, stroke=0, fill=1)

@@ -60,7 +60,7 @@ def line_boxes(page: str, geo: Geometry, positions: list[int]) -> tuple[Box, ...
             h = max(b[4], y1 - y0, 1.0)
             level = abs((b[1] + b[3]) / 2 - (y0 + y1) / 2) < 0.6 * h
             # on a skewed scan a line climbs: a new box before the union grows taller
-            flat = max(b[3], y1) - min(b[1], y0) <= 1.15 * h
+            flat = max(b[3], y1) - min(b[1], y0) <= 1.08 * h
             if level and flat and -0.5 * h <= x0 - b[2] <= 1.5 * h:
                 boxes[-1] = [min(b[0], x0), min(b[1], y0), max(b[2], x1), max(b[3], y1), h]
                 continue
