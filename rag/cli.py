@@ -191,6 +191,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     ans = answer(args.question, k=args.k, index_dir=args.index, reader=args.reader)
     if not ans.found:
         print("档案中没有找到答案")
+        if ans.notice:
+            print(f"  {ans.notice}")
     elif ans.items:  # an issue's articles, a topic's coverage: one cited line each
         for i, item in enumerate(ans.items, 1):
             print(f"{i}. {item} [{i}]")
@@ -204,6 +206,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"  句子：{ans.sentence}")
     for i, c in enumerate(ans.citations, 1):
         print(f"[{i}] {c.title}")  # as a reader cites it: headline · 9月3日 · 第1版
+        if c.low_confidence:
+            print("    扫描件识别置信度低，请对照原版页面")
+        if i == 1 and c.answer_boxes:  # where the answer stands on the page image
+            where = "; ".join(
+                f"({b.x0:.0f},{b.y0:.0f})-({b.x1:.0f},{b.y1:.0f})" for b in c.answer_boxes
+            )
+            print(f"    页面图像位置：{where}  (rag.page_image({c.page!r}))")
     return 0
 
 

@@ -317,3 +317,71 @@ def test_browser_shows_the_answer_highlighted_on_the_page_image(scan_index, tmp_
     assert min(shares) > 0.3, shares
     # nowhere else: the page's top margin carries no highlight
     assert yellow_share(0, 0, natural[0], 30) < 0.01
+
+
+@pytest.mark.slow
+def test_ray_build_ocrs_pages_as_tasks_and_gives_the_local_index(
+    made, ocr_cache, embedder, tmp_path
+):
+    pytest.importorskip("ray", reason="install the ray extra: pip install -e .[ray]")
+    from PIL import Image
+
+    from rag.store.index import build_index
+    from tests.conftest import terminal_noise
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    with Image.open(made / "scan" / f"{FRONT}.png") as im:
+        im.crop((0, 0, im.width, 700)).save(folder / "top.png")  # a small scan: quick OCR
+    shutil.copy(made / "text" / "001_bda6349dde205a91.pdf", folder)
+    local = tmp_path / "local"
+    build_index(folder, local, embedder)
+    ray_index = tmp_path / "ray"
+    env = {**os.environ, "RAG_OCR_CACHE": str(tmp_path / "fresh-cache")}
+    cmd = [sys.executable, "-m", "rag", "build", str(folder), "--index", str(ray_index)]
+    out = subprocess.run(
+        [*cmd, "--ray", "local", "--ray-actors", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not terminal_noise(out.stderr), out.stderr[-2000:]
+    assert "pictures: 2   OCR: 1   OCR from cache: 0" in out.stdout  # OCR'd in a Ray task
+    assert "pages:" in out.stderr  # a bar per page
+    for name in ("chunks.text.utf8", "sentences.text.utf8", "pictures.json"):
+        a, b = (ray_index / name).read_bytes(), (local / name).read_bytes()
+        assert a == b, name
+
+
+def _line(text: str, x: float, y: float, size: float = 20.0) -> object:
+    from rag.ingest.layout import Line
+
+    return Line(
+        text, tuple((x + i * size, y, x + (i + 1) * size, y + size) for i in range(len(text)))
+    )
+
+
+def test_reading_order_columns_under_a_short_headline_and_a_long_byline():
+    from rag.ingest.layout import page_text
+
+    # a band: a short headline centred over the middle of three columns, a byline running
+    # across the first column gap, then three columns of five lines each
+    lines = [_line("短标题", 300, 0, size=40), _line("□记者某某某通讯员某某某", 20, 60)]
+    for c, name in enumerate("甲乙丙"):
+        for r in range(5):
+            lines.append(_line(f"{name}栏第{r}行文字内容", 20 + c * 240, 100 + r * 30))
+    # a second band below a wide gap: two articles side by side, each under its own headline
+    lines += [_line("左文标题", 20, 400, size=40), _line("右文标题", 380, 400, size=40)]
+    for r in range(3):
+        lines += [_line(f"左文第{r}行", 20, 460 + r * 30), _line(f"右文第{r}行", 380, 460 + r * 30)]
+    raw = page_text(lines[::-1]).raw  # whatever order the lines come in
+    order = [ln for ln in raw.split("\n") if ln.strip()]
+    expected = ["短标题", "□记者某某某通讯员某某某"]
+    expected += [f"{n}栏第{r}行文字内容" for n in "甲乙丙" for r in range(5)]
+    expected += ["左文标题"] + [f"左文第{r}行" for r in range(3)]
+    expected += ["右文标题"] + [f"右文第{r}行" for r in range(3)]
+    assert [ln.strip("\u3000") for ln in order] == expected

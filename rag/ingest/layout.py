@@ -43,16 +43,6 @@ class Line:
     boxes: tuple[tuple[float, float, float, float], ...]  # x0, y0, x1, y1 per character
     confidence: float = 1.0
 
-    @property
-    def bbox(self) -> tuple[float, float, float, float]:
-        a = np.asarray(self.boxes)
-        return (
-            float(a[:, 0].min()),
-            float(a[:, 1].min()),
-            float(a[:, 2].max()),
-            float(a[:, 3].max()),
-        )
-
 
 @dataclass(frozen=True)
 class PageText:
