@@ -31,6 +31,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 PDF_SUFFIXES = (".pdf",)
 PDF_DPI = 150  # pixels per inch of a PDF page's picture (boxes and OCR)
 OCR_CACHE_ENV = "RAG_OCR_CACHE"
+OCR_THREADS_ENV = "RAG_OCR_THREADS"  # threads per OCR engine (Ray tasks: one each)
 OCR_VERSION = "rapidocr-ppocrv4-1"  # part of the cache key: change it when reading changes
 MIN_TEXT_CHARS = 20  # a PDF page with fewer characters in its text layer is treated as a scan
 # The detector pads a text line's region (DB's unclip, ratio 1.6): its boxes stand about 10 %
@@ -156,7 +157,14 @@ def _ocr_engine():  # type: ignore[no-untyped-def]
             for name in ("RapidOCR", "rapidocr_onnxruntime"):
                 logging.getLogger(name).setLevel(logging.WARNING)
             # keep every line, however unsure: confidence is kept and judged later
-            _engine = RapidOCR(text_score=0.0, max_side_len=4000, print_verbose=False)
+            threads = int(os.environ.get(OCR_THREADS_ENV) or -1)  # -1: every core
+            _engine = RapidOCR(
+                text_score=0.0,
+                max_side_len=4000,
+                print_verbose=False,
+                intra_op_num_threads=threads,
+                inter_op_num_threads=-1,
+            )
     return _engine
 
 

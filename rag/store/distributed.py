@@ -145,7 +145,9 @@ def ray_mapper(fn, jobs, progress=None):  # type: ignore[no-untyped-def]
     """Run ``fn(*job)`` for every job as a Ray task (a page's OCR is one); results in job
     order, ``progress("pages", done, total)`` told as tasks finish."""
     ray = _ray()
-    remote = ray.remote(num_cpus=1)(fn)
+    # one core per task, as Ray schedules them: OCR runs single-threaded in each
+    env = {"env_vars": {"RAG_OCR_THREADS": "1"}}
+    remote = ray.remote(num_cpus=1, runtime_env=env)(fn)
     refs = [remote.remote(*job) for job in jobs]
     pending = list(refs)
     while pending:
