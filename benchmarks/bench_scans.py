@@ -18,7 +18,6 @@ Run: python benchmarks/bench_scans.py [PAGES] [--gold ../shared/eval/qa_dev.json
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import platform
@@ -32,21 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.evaluate import char_error_rate as cer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def norm(text: str) -> str:
+    """Whitespace dropped, each character NFKC-normalised on its own (one for one, so that
+    positions still name the truth's characters)."""
     return "".join(
         n if len(n := unicodedata.normalize("NFKC", ch)) == 1 else ch
         for ch in re.sub(r"\s", "", text)
     )
-
-
-def cer(read: str, truth: str) -> float:
-    a, b = norm(read), norm(truth)
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
-    return edits / max(len(b), 1)
 
 
 def mask_iou(

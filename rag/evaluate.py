@@ -21,6 +21,17 @@ def norm(text: str | None) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
+def char_error_rate(read: str, truth: str) -> float:
+    """Edits (substitutions, insertions, deletions) per character of ``truth``, both compared
+    as :func:`norm` leaves them (a full-width ``，`` read for ``,`` is no error)."""
+    import difflib
+
+    a, b = norm(read), norm(truth)
+    ops = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in ops if op != "equal")
+    return edits / max(len(b), 1)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Rows of a JSON-lines file (blank lines skipped)."""
     rows = []

@@ -5,37 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rag.evaluate import char_error_rate as cer
+from rag.evaluate import norm
 from tests.conftest import ROOT, SEEDS, SHARED_EVAL
 
 # a front page with jump lines and the page its articles go on to
 FRONT, CONTINUED = "000_700bdcd828e48fcd", "003_f95bffb9c810cf88"
 QUESTION = "西海岸新区首批成立了哪些产业链党建联盟？"
-
-
-def norm(text: str) -> str:
-    """Whitespace dropped, full- and half-width punctuation alike."""
-    return "".join(
-        n if len(n := unicodedata.normalize("NFKC", ch)) == 1 else ch
-        for ch in re.sub(r"\s", "", text)
-    )
-
-
-def cer(read: str, truth: str) -> float:
-    import difflib
-
-    a, b = norm(read), norm(truth)
-    ops = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in ops if op != "equal") / len(b)
 
 
 @pytest.fixture(scope="session")
@@ -270,16 +254,13 @@ def test_browser_shows_the_answer_highlighted_on_the_page_image(scan_index, tmp_
     from playwright.sync_api import sync_playwright
 
     import rag
-    from tests.test_ui import serve
+    from tests.test_ui import chromium, serve
 
     cite = rag.answer(QUESTION, index_dir=scan_index).citations[0]
     with Image.open(rag.page_image(cite.page, index_dir=scan_index)) as im:
         natural = im.size
     with serve(scan_index) as url, sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(url)
         box = page.locator("#question textarea")

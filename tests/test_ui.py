@@ -213,6 +213,14 @@ def serve(index: Path) -> Iterator[str]:
             proc.kill()
 
 
+def chromium(playwright):  # type: ignore[no-untyped-def]
+    """Debian's Chromium, headless (Playwright cannot download its own browser here)."""
+    return playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
 @pytest.fixture(scope="module")
 def server(seed_index):
     with serve(seed_index) as url:
@@ -226,10 +234,7 @@ def test_browser_question_dialogue_date_filter(server, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         box = page.locator("#question textarea")

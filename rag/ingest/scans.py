@@ -55,13 +55,18 @@ def ocr_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "baozhi-rag" / "ocr"
 
 
-def pdf_page_count(path: Path) -> int:
-    """Pages of a PDF file; a clear error for a file that is not one."""
+def _open_pdf(path: Path):  # type: ignore[no-untyped-def]
+    """The PDF document at ``path``; a clear error for a file that is not one."""
     pdfium = _pdfium()
     try:
-        doc = pdfium.PdfDocument(str(path))
+        return pdfium.PdfDocument(str(path))
     except (pdfium.PdfiumError, OSError) as exc:
         raise PageReadError(f"not a readable PDF ({exc})") from exc
+
+
+def pdf_page_count(path: Path) -> int:
+    """Pages of a PDF file."""
+    doc = _open_pdf(path)
     try:
         return len(doc)
     finally:
@@ -71,10 +76,7 @@ def pdf_page_count(path: Path) -> int:
 def read_pdf_page(path: Path, index: int) -> Reading:
     """Page ``index`` of a PDF: its text layer when it has one, else OCR of its picture."""
     pdfium = _pdfium()
-    try:
-        doc = pdfium.PdfDocument(str(path))
-    except (pdfium.PdfiumError, OSError) as exc:
-        raise PageReadError(f"not a readable PDF ({exc})") from exc
+    doc = _open_pdf(path)
     try:
         page = doc[index]
         width_pt, height_pt = page.get_size()
@@ -127,8 +129,7 @@ def render(path: Path, index: int | None, out: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             picture = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
     else:
-        pdfium = _pdfium()
-        doc = pdfium.PdfDocument(str(path))
+        doc = _open_pdf(path)
         try:
             picture = doc[index].render(scale=PDF_DPI / 72.0).to_pil()
         finally:
