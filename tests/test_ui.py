@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.errors import RagError
 from rag.ingest.articles import Article, Paragraph, Part
 from rag.qa.records import Answer, Citation, Hit
 from ui.app import NOT_FOUND, ChatService, format_answer, format_article, format_evidence
@@ -356,3 +357,32 @@ def test_a_lead_is_shown_with_its_source():
     ans = replace(fake_answer(cit=c, text=c.text), kind="lead")
     md = format_answer(ans)
     assert md.startswith("**导语：** 新区今天开放夜间阅读区") and "产业链党建联盟成立" in md
+
+
+def test_illegible_scans_are_said_so_and_page_views_come_from_the_citation(tmp_path):
+    from PIL import Image
+
+    from rag.qa.records import Box
+    from ui.app import LOW_CONFIDENCE_NOTE, page_views
+
+    low = replace(citation(), illegible=0.9, boxes=(Box("p1", 10, 10, 60, 30),))
+    declined = replace(fake_answer(found=False, cit=low), notice="答案所在的文字扫描不清")
+    shown = format_answer(declined)
+    assert "答案所在的文字扫描不清" in shown and LOW_CONFIDENCE_NOTE in shown
+    assert LOW_CONFIDENCE_NOTE in format_evidence(declined)
+    # the cited page with the passage shaded, the article's other page with its text; a page
+    # without a picture is left out
+    Image.new("RGB", (100, 50), "white").save(tmp_path / "p1.png")
+    Image.new("RGB", (100, 50), "white").save(tmp_path / "p2.png")
+    cite = replace(low, answer_boxes=(Box("p1", 20, 12, 40, 28),))
+    images = {"p1": tmp_path / "p1.png", "p2": tmp_path / "p2.png"}
+    views = page_views(
+        cite, images.__getitem__, lambda aid: {"p2": (Box("p2", 5, 5, 50, 20),)}, {"p1": "第1版"}
+    )
+    assert [caption for _, caption in views] == ["第1版 · 引文所在页", "p2 · 本文另一部分"]
+    first = views[0][0]
+    assert first.getpixel((30, 20))[2] < 150  # the answer: yellow
+    assert first.getpixel((12, 12))[2] > first.getpixel((12, 12))[0]  # the passage: blue
+    assert first.getpixel((90, 45)) == (255, 255, 255)  # the rest untouched
+    missing = page_views(cite, lambda p: (_ for _ in ()).throw(RagError("no picture")), dict, {})
+    assert missing == []
