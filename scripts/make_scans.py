@@ -340,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     ts = Typesetter(font, args.dpi / 150)
     rng = random.Random(args.seed)
     blocks = page_blocks(args.pages)
+    try:
+        import reportlab  # noqa: F401  (writes the PDFs with a text layer)
+
+        has_reportlab = True
+    except ImportError:
+        has_reportlab = False
+        print("no reportlab: PDFs with a text layer skipped (pip install -e .[dev])")
     for sub in ("text", "image", "scan", "truth"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     manifest = args.pages / "pages.json"
@@ -349,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         lay = lay_out(blks, 3 + n % 3, ts)
         img = render_image(lay, ts)
         scan, move, angle = degrade(img, rng)
-        write_text_pdf(args.out / "text" / f"{pid}.pdf", lay, ts, args.dpi)
+        if has_reportlab:
+            write_text_pdf(args.out / "text" / f"{pid}.pdf", lay, ts, args.dpi)
         scan.save(args.out / "scan" / f"{pid}.png")
         write_image_pdf(args.out / "image" / f"{pid}.pdf", scan, args.dpi)
         scan_boxes = []
