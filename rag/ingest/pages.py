@@ -459,14 +459,16 @@ def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:
     return {str(k): v for k, v in pages.items() if isinstance(v, dict)}, []
 
 
-def read_page(path: Path, meta: dict | None = None, pdf_page: int | None = None) -> Page:
+def read_page(
+    path: Path, meta: dict | None = None, pdf_page: int | None = None, pages_in_file: int = 1
+) -> Page:
     """Read and clean one page file. Unreadable files give an empty page with a warning.
 
-    A PDF page (``pdf_page``: its index) or an image is read from its picture
-    (:func:`read_picture`)."""
+    A PDF page (``pdf_page``: its index, of ``pages_in_file``) or an image is read from its
+    picture (:func:`read_picture`)."""
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES or suffix in IMAGE_SUFFIXES:
-        return read_picture(path, meta, pdf_page)
+        return read_picture(path, meta, pdf_page, pages_in_file)
     page_id = path.stem
     warnings: list[str] = []
     try:
@@ -577,12 +579,6 @@ def page_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_job(path: Path, meta: dict | None, pdf_page: int | None, count: int = 1) -> Page:
-    if pdf_page is None:
-        return read_page(path, meta)
-    return read_picture(path, meta, pdf_page, count)
-
-
 PageMapper = Callable[..., list["Page"]]
 
 
@@ -612,11 +608,11 @@ def read_pages(
     pictures = any(job[0].suffix.lower() not in TEXT_SUFFIXES for job in jobs)
     each = progress if pictures else None
     if mapper is not None:
-        pages = mapper(_read_job, jobs, each)
+        pages = mapper(read_page, jobs, each)
     else:
         pages = []
         for job in jobs:
-            pages.append(_read_job(*job))
+            pages.append(read_page(*job))
             if each:
                 each("pages", len(pages), len(jobs))
     if progress and not each:

@@ -81,21 +81,28 @@ def illegible_share(geo: Geometry, positions: list[int]) -> float | None:
 
 def locate_citation(rt: Runtime, cite: Citation) -> Citation:
     """The citation with its boxes on the page image (unchanged for a text page)."""
+    return _placed(rt, cite)[0]
+
+
+def _placed(rt: Runtime, cite: Citation) -> tuple[Citation, float | None]:
+    """The citation placed on its page image, and the illegible share of its answer's
+    characters (None for a text page or a citation without an answer span)."""
     geo = geometry(rt.index.path, cite.page)
     if geo is None:
-        return cite
+        return cite, None
     positions = passage_positions(rt, cite.passage)
     answer = (
         positions[cite.answer_start : cite.answer_end]
         if 0 <= cite.answer_start < cite.answer_end <= len(positions)
         else []
     )
-    return replace(
+    placed = replace(
         cite,
         boxes=line_boxes(cite.page, geo, positions),
         answer_boxes=line_boxes(cite.page, geo, answer),
         illegible=illegible_share(geo, positions),
     )
+    return placed, illegible_share(geo, answer) if answer else None
 
 
 def locate(rt: Runtime, reply: Answer) -> Answer:
@@ -103,16 +110,11 @@ def locate(rt: Runtime, reply: Answer) -> Answer:
     illegible OCR text is declined, its passages still cited."""
     if not records(rt.index.path):
         return reply  # an archive of text pages
-    cites = [locate_citation(rt, c) for c in reply.citations]
-    out = replace(reply, citations=cites)
-    if reply.found and reply.kind == "span" and cites:
-        first = cites[0]
-        geo = geometry(rt.index.path, first.page)
-        if geo is not None and 0 <= first.answer_start < first.answer_end:
-            positions = passage_positions(rt, first.passage)[first.answer_start : first.answer_end]
-            share = illegible_share(geo, positions)
-            if share is not None and share > 0.5:
-                return replace(out, found=False, text="", notice=ILLEGIBLE_NOTICE)
+    placed = [_placed(rt, c) for c in reply.citations]
+    out = replace(reply, citations=[c for c, _ in placed])
+    answer_share = placed[0][1] if placed else None
+    if reply.found and reply.kind == "span" and answer_share is not None and answer_share > 0.5:
+        return replace(out, found=False, text="", notice=ILLEGIBLE_NOTICE)
     return out
 
 

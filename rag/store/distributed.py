@@ -146,7 +146,9 @@ def ray_mapper(fn, jobs, progress=None):  # type: ignore[no-untyped-def]
     order, ``progress("pages", done, total)`` told as tasks finish."""
     ray = _ray()
     # one core per task, as Ray schedules them: OCR runs single-threaded in each
-    env = {"env_vars": {"RAG_OCR_THREADS": "1"}}
+    from rag.ingest.scans import OCR_THREADS_ENV
+
+    env = {"env_vars": {OCR_THREADS_ENV: "1"}}
     remote = ray.remote(num_cpus=1, runtime_env=env)(fn)
     refs = [remote.remote(*job) for job in jobs]
     pending = list(refs)

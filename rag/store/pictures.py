@@ -37,12 +37,11 @@ class Geometry:
     confidence: np.ndarray  # (len(text),) float32: the OCR confidence of each character's line
 
 
-def _file_key(path: Path, pdf_page: int | None) -> str:
+def _file_hash(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    h.update(str(pdf_page).encode())
     return h.hexdigest()
 
 
@@ -56,12 +55,15 @@ def write_pictures(staging: Path, pages: list[Page], previous: Path | None) -> d
     (staging / GEOMETRY).mkdir(exist_ok=True)
     old = _records(previous) if previous is not None else {}
     out: dict[str, dict] = {}
+    hashes: dict[Path, str] = {}  # a PDF of many pages is read once
     for n, page in enumerate(pictured):
         src = Path(page.path)
         try:
-            key = _file_key(src, page.pdf_page)
+            if src not in hashes:
+                hashes[src] = _file_hash(src)
         except OSError:
             continue
+        key = f"{hashes[src]}:{page.pdf_page}"
         kept = page.pdf_page is None and src.suffix.lower() in (".png", ".jpg", ".jpeg")
         suffix = src.suffix.lower() if kept else ".png"
         image = f"{IMAGES}/{n:06d}{suffix}"
@@ -71,7 +73,7 @@ def write_pictures(staging: Path, pages: list[Page], previous: Path | None) -> d
             if prev and prev.get("key") == key and prev_file is not None and prev_file.is_file():
                 _link_or_copy(prev_file, staging / image)
                 size = (int(prev["size"][0]), int(prev["size"][1]))
-            elif page.pdf_page is None and suffix == src.suffix.lower():
+            elif kept:
                 shutil.copyfile(src, staging / image)  # a PNG or JPEG as it came
                 size = page.image_size or (0, 0)
             else:
