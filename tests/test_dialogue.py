@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.evaluate import read_jsonl
-from rag.qa.dialogue import DateRef, Turn, in_range, question_dates, resolve, turns_from
+from rag.qa.dialogue import Turn, resolve, turns_from
 from tests.conftest import SHARED_EVAL
 
 PARK = Turn("变频控制产业园计划建在哪个街道？", "隐珠街道", "a2", True)
@@ -68,25 +68,6 @@ def test_history_forms():
     assert turns[2].answer == "隐珠街道" and turns[1].found
     with pytest.raises(ValueError, match="history"):
         turns_from([42])
-
-
-def test_dates_in_questions():
-    assert question_dates("7月18日的报纸说了什么？") == [DateRef(None, 7, 18)]
-    assert question_dates("2022年新区GDP是多少？") == [DateRef(2022, None, None)]
-    assert question_dates("2022年8月的会议") == [DateRef(2022, 8, None)]
-    assert question_dates("新区有多少个项目？") == []
-    assert DateRef(None, 8, 11).matches("--08-11") and DateRef(None, 8, 11).matches("2022-08-11")
-    assert not DateRef(2021, 8, 11).matches("2022-08-11")
-    assert not DateRef(2022, None, None).matches("--08-11")  # no year is invented
-
-
-def test_date_ranges():
-    assert in_range("--08-11", "--08-01", "--08-31")
-    assert not in_range("--07-18", "--08-01", None)
-    assert in_range("2022-08-11", "2022-01-01", "2022-12-31")
-    assert not in_range(None, "--08-01", None)
-    with pytest.raises(ValueError, match="日期格式"):
-        in_range("--08-11", "八月", None)
 
 
 # ----------------------------------------------------------------------------- for real

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import PageReadError
+from rag.ingest.dates import format_date
 from rag.ingest.pages import (
     clean_page_text,
     decode_bytes,
-    format_date,
     infer_date,
     read_page,
     read_pages,

@@ -93,3 +93,65 @@ def test_answering_a_turn_segments_the_question_once(seed_index, runtime, segmen
     assert a2.resolved_question == "装备制造产业园计划建在哪个街道？"
     assert Counter(kind for kind, _ in segmentations.elements()) == {"tags": 3, "tokens": 1}
     assert max(segmentations.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [
+        ("检查组发布的消息中提到了多少家企业？", "span"),  # 查 inside 检查 searches nothing
+        ("调查显示，哪些人的报道最多？", "span"),  # nor inside 调查
+        ("关于气候投融资的报道有多少篇？", "span"),  # a figure is a span, never a list
+        ("谁写了关于港口的报道？", "span"),
+        ("查一下关于港口物流的报道", "articles"),
+        ("有哪些关于港口物流的报道？", "articles"),
+        ("九月三日的报纸有哪些报道？", "issue"),  # Chinese numerals name the issue
+        ("9月3日的报纸有哪些报道？", "issue"),
+        ("二〇二二年九月三日的报纸有哪些报道？", "issue"),
+        ("2023年2月30日的报纸有哪些报道？", "span"),  # no such day, no issue
+    ],
+)
+def test_questions_are_routed_by_words(question, kind):
+    assert read_question(question).kind == kind
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["2023年2月30日召开了什么会议？", "二〇二三年二月三十日的报纸有哪些报道？"],
+)
+def test_an_impossible_date_is_no_date(question):
+    assert read_question(question).dates == ()
+
+
+@pytest.fixture(scope="module")
+def dated_index(tmp_path_factory, embedder):
+    """Two seed pages with years in pages.json: dates of the archive have years."""
+    import json
+    import shutil
+
+    from rag.store.index import build_index
+    from tests.conftest import SEEDS
+
+    folder = tmp_path_factory.mktemp("dated")
+    pages = sorted(SEEDS.glob("*.txt"))[:2]
+    for p in pages:
+        shutil.copy(p, folder / p.name)
+    meta = {p.stem: {"date": f"2023-02-{27 + i}"} for i, p in enumerate(pages)}
+    (folder / "pages.json").write_text(json.dumps(meta), encoding="utf-8")
+    path = tmp_path_factory.mktemp("dated-idx") / "index"
+    build_index(folder, path, embedder)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    ["2023年2月30日召开了什么会议？", "二〇二三年二月廿八日的报纸有哪些报道？", "9999年召开了什么会议？"],
+)
+def test_dated_questions_never_crash(dated_index, question):
+    import rag
+
+    assert rag.retrieve(question, index_dir=dated_index)
+    ans = rag.answer(question, index_dir=dated_index)
+    assert ans.question == question
+    if "廿八" in question:  # 2023-02-28 is a real day with a page
+        assert ans.kind == "issue" and ans.found

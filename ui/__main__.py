@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rag
     from rag.errors import RagError
-    from rag.ingest.pages import format_date
+    from rag.ingest.dates import format_date
     from rag.qa.answer import reader_of
     from rag.qa.locate import article_boxes
     from ui.app import CSS, ChatService, build_app
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _page_labels(index_dir: Path | None) -> dict[str, str]:
     """How a reader names each page (``9月3日 第1版``), by page id."""
-    from rag.ingest.pages import format_date
+    from rag.ingest.dates import format_date
     from rag.qa.records import page_label
     from rag.qa.retrieve import get_runtime
 

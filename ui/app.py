@@ -14,7 +14,7 @@ from typing import Any
 
 from rag.errors import RagError
 from rag.ingest.articles import Article
-from rag.ingest.pages import format_date
+from rag.ingest.dates import format_date
 from rag.qa.query import check_date_range
 from rag.qa.records import Answer, Box, Citation
 

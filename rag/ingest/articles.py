@@ -17,13 +17,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
+from rag.ingest.dates import number as chinese_number
 from rag.ingest.pages import (
     CLOSERS,
     DATELINE,
     TERMINAL,
     Page,
     Unit,
-    chinese_number,
 )
 
 _JUMP_IN = re.compile(r"^[（(]\s*上接第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import PageReadError
+from rag.ingest.dates import NUMBER, YEAR, stored_date
 from rag.ingest.layout import page_text
 from rag.ingest.scans import (
     IMAGE_SUFFIXES,
@@ -392,56 +393,38 @@ def clean_page_text(raw: str) -> tuple[str, list[int], list[Unit]]:
 
 # ----------------------------------------------------------------------------- pages
 
-_DATE_IN_DATELINE = re.compile(r"本报\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*讯")
+_DATE_IN_DATELINE = re.compile(rf"本报\s*((?:{YEAR}\s*年\s*)?{NUMBER}\s*月\s*{NUMBER}\s*日)\s*讯")
 _JUMP_OUT = re.compile(r"[（(]\s*下转第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")
 _JUMP_IN = re.compile(r"[（(]\s*上接第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")
 
 
-def chinese_number(s: str) -> int | None:
-    """Parse a small Chinese or Arabic numeral such as ``二`` or ``十二``."""
-    if s.isdigit():
-        return int(s)
-    digits = dict(zip("一二三四五六七八九", range(1, 10), strict=False))
-    if s == "十":
-        return 10
-    if s.startswith("十"):
-        return 10 + digits.get(s[1:], 0) if len(s) == 2 else None
-    if len(s) == 2 and s[1] == "十":
-        return digits.get(s[0], 0) * 10
-    if len(s) == 3 and s[1] == "十":
-        return digits.get(s[0], 0) * 10 + digits.get(s[2], 0)
-    return digits.get(s)
-
-
 def infer_date(text: str) -> str | None:
     """The most frequent ``本报M月D日讯`` date on the page, as ``--MM-DD`` (no year is invented)."""
-    counts: dict[tuple[int, int], int] = {}
+    counts: dict[str, int] = {}
     for m in _DATE_IN_DATELINE.finditer(text):
-        key = (int(m.group(1)), int(m.group(2)))
-        if 1 <= key[0] <= 12 and 1 <= key[1] <= 31:
-            counts[key] = counts.get(key, 0) + 1
+        date = stored_date(m.group(1))
+        if date:
+            counts[date] = counts.get(date, 0) + 1
     if not counts:
         return None
-    (month, day), _ = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    return f"--{month:02d}-{day:02d}"
+    return max(counts.items(), key=lambda kv: (kv[1], kv[0][-5:], kv[0]))[0]
+
+
+def page_date(meta: dict, text: str, warnings: list[str], name: str) -> str | None:
+    """A page's date: ``pages.json``'s (``2022-08-11``, ``--08-11`` or written, ``2022年8月11日``)
+    when it names a real one, else the page's datelines (:func:`infer_date`)."""
+    given = meta.get("date")
+    if given:
+        date = stored_date(str(given))
+        if date:
+            return date
+        warnings.append(f"{name}: date {given!r} in {MANIFEST_NAME} is not a real date; ignored")
+    return infer_date(text)
 
 
 def infer_page_number(text: str) -> int | None:
     """A page that sends articles on (``下转第二版``) is a front page; none other is guessed."""
     return 1 if _JUMP_OUT.search(text) else None
-
-
-def format_date(date: str | None) -> str:
-    """Human form of a stored date: ``2022年9月3日`` or ``9月3日``; empty when unknown."""
-    if not date:
-        return ""
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", date)
-    if m:
-        return f"{int(m.group(1))}年{int(m.group(2))}月{int(m.group(3))}日"
-    m = re.fullmatch(r"--(\d{2})-(\d{2})", date)
-    if m:
-        return f"{int(m.group(1))}月{int(m.group(2))}日"
-    return date
 
 
 def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:
@@ -488,7 +471,7 @@ def read_page(
     text, offsets, units = clean_page_text(raw)
     style = "markdown" if re.search(r"^\s{0,3}#{1,6}\s|\*\*", raw, re.M) else "plain"
     meta = meta or {}
-    date = meta.get("date") or infer_date(text)
+    date = page_date(meta, text, warnings, path.name)
     number = meta.get("page")
     if not isinstance(number, int):
         number = infer_page_number(text)
@@ -547,6 +530,7 @@ def read_picture(
             warnings.append(f"{name}: {illegible:.0%} of the text read with low OCR confidence")
     meta = meta or {}
     number = meta.get("page")
+    date = page_date(meta, text, warnings, name)
     return Page(
         page_id=page_id,
         path=str(path),
@@ -556,7 +540,7 @@ def read_picture(
         units=tuple(units),
         encoding="image",
         style="plain",
-        date=meta.get("date") or infer_date(text),
+        date=date,
         edition=meta.get("edition"),
         number=number if isinstance(number, int) else infer_page_number(text),
         warnings=tuple(warnings),

@@ -10,13 +10,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from rag.ingest.pages import format_date
+from rag.ingest.dates import NUMBER, YEAR, find_dates, format_date, parse_stored
 
 # An absolute date or period as news writes it (年 alone, 月, 月日, 月底 …).
+# Numerals as rag.ingest.dates reads them (Arabic or Chinese).
 ABSOLUTE = re.compile(
-    r"(?:\d{4}年)?\d{1,2}月(?:\d{1,2}[日号](?:[上下]午|晚|凌晨|早上|晚上|\d{1,2}时)?|底|初|中旬|上旬|下旬|份)?"
-    r"|(?:今|去|明|前)年\d{1,2}月(?:\d{1,2}日|底|初|份)?"
-    r"|\d{4}年(?:底|初|上半年|下半年)?"
+    rf"(?:{YEAR}年)?{NUMBER}月(?:{NUMBER}[日号](?:[上下]午|晚|凌晨|早上|晚上|\d{{1,2}}时)?|底|初|中旬|上旬|下旬|份)?"
+    rf"|(?:今|去|明|前)年{NUMBER}月(?:{NUMBER}日|底|初|份)?"
+    rf"|{YEAR}年(?:底|初|上半年|下半年)?"
     r"|(?:今年|去年|明年)(?:上半年|下半年|年底|年初|底|初)?"
 )
 # Days named relative to the day of the report, with how many days before it they fall.
@@ -40,7 +41,6 @@ RELATIVE = re.compile(
     + "|".join(sorted([*_RELATIVE_DAYS, *_VAGUE], key=len, reverse=True))
     + r")(?:[上下]午|凌晨|早上|晚上|晚间|上午|傍晚|中午|\d{1,2}时(?:\d{1,2}分)?)*"
 )
-_DATELINE_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ class DateReading:
 def report_date(dateline: str | None, page_date: str | None) -> tuple[str | None, str]:
     """The report's date (stored form ``--08-11`` / ``2022-08-11``) and where it stands: its
     dateline when the dateline names a day, else the page's date."""
-    m = _DATELINE_DATE.search(dateline or "")
-    if m:
-        year = m.group(1)
-        stored = f"{year or '-'}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
-        if not year and page_date and page_date[:4].isdigit():
+    named = next((m.date for m in find_dates(dateline or "") if m.date.stored), None)
+    if named is not None:
+        stored = named.stored or ""
+        if named.year is None and page_date and page_date[:4].isdigit():
             stored = f"{page_date[:4]}{stored[1:]}"
-        return stored, dateline or ""
+        if parse_stored(stored):  # 2月29日 in a year without one is no date
+            return stored, dateline or ""
     if page_date:
         return page_date, f"本期报纸 {format_date(page_date)}"
     return None, ""
@@ -69,17 +69,20 @@ def report_date(dateline: str | None, page_date: str | None) -> tuple[str | None
 def _shift(stored: str, days: int) -> str | None:
     """A stored date moved back ``days`` days; None when a date without a year would cross a
     month's end (the year would be needed to know the month's length)."""
-    year, month, day = stored.split("-")[-3:] if stored.startswith("--") else stored.split("-")
+    parts = parse_stored(stored)
+    if parts is None:
+        return None
+    year, month, day = parts
     if days == 0:
         return stored
-    y = int(year) if year.isdigit() else 2001  # 2001: not a leap year, only days are used
+    y = year if year is not None else 2000  # a leap year: 2月29日 is a day; only days are used
     try:
-        moved = dt.date(y, int(month), int(day)) - dt.timedelta(days=days)
-    except ValueError:
+        moved = dt.date(y, month, day) - dt.timedelta(days=days)
+    except OverflowError:
         return None
-    if not year.isdigit() and moved.month != int(month):
+    if year is None and moved.month != month:
         return None  # 2月28日 or 29日? the year would say
-    prefix = f"{moved.year:04d}" if year.isdigit() else "-"
+    prefix = f"{moved.year:04d}" if year is not None else "-"
     return f"{prefix}-{moved.month:02d}-{moved.day:02d}"
 
 

@@ -6,9 +6,6 @@ question into one that stands on its own (what is then searched) and names the a
 the previous answer, which retrieval prefers without forcing it. A question that names its
 own subject is left alone, whatever the history. The answer is still a span of the archive,
 never of the history.
-
-Also here: the dates a question names (``9月3日``, ``7月18日的报纸``, ``2022年``), which
-retrieval uses to search the pages of that date first.
 """
 
 from __future__ import annotations
@@ -520,82 +517,3 @@ def _names_subject(tags: list[tuple[str, str]]) -> bool:
             continue
         return f.startswith(_NOUN_FLAGS) and w not in _GENERIC_NOUNS and w not in PRONOUNS
     return False
-
-
-# ----------------------------------------------------------------------------- dates
-
-_Q_DATE = re.compile(
-    r"(?:(?P<y>\d{4})\s*年\s*)?(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]"
-    r"|(?P<y2>\d{4})\s*年(?!\s*\d{1,2}\s*月)"
-    r"|(?:(?P<y3>\d{4})\s*年\s*)?(?P<m2>\d{1,2})\s*月(?!\s*\d)(?:份)?"
-)
-
-
-@dataclass(frozen=True)
-class DateRef:
-    """A date or period a question names; None parts are open."""
-
-    year: int | None
-    month: int | None
-    day: int | None
-
-    def matches(self, stored: str | None) -> bool:
-        """Whether a stored date (``2022-08-11`` or ``--08-11``) falls in this date or period.
-
-        A stored date without a year matches any year (no year is invented)."""
-        if not stored:
-            return False
-        m = re.fullmatch(r"(\d{4}|-)-(\d{2})-(\d{2})", stored)
-        if not m:
-            return False
-        year = int(m.group(1)) if m.group(1) != "-" else None
-        month, day = int(m.group(2)), int(m.group(3))
-        if self.year is not None and year is not None and self.year != year:
-            return False
-        if self.year is not None and year is None and self.month is None:
-            return False  # "2022年" cannot be told from a page without a year
-        if self.month is not None and self.month != month:
-            return False
-        return self.day is None or self.day == day
-
-
-def question_dates(question: str) -> list[DateRef]:
-    """Dates and periods named in a question (``9月3日``, ``2022年``, ``2022年8月``)."""
-    out = []
-    for m in _Q_DATE.finditer(question):
-        if m.group("m"):
-            y = int(m.group("y")) if m.group("y") else None
-            out.append(DateRef(y, int(m.group("m")), int(m.group("d"))))
-        elif m.group("y2"):
-            out.append(DateRef(int(m.group("y2")), None, None))
-        elif m.group("m2"):
-            y = int(m.group("y3")) if m.group("y3") else None
-            out.append(DateRef(y, int(m.group("m2")), None))
-    return [d for d in out if (d.month is None or 1 <= d.month <= 12) and (d.day or 1) <= 31]
-
-
-def in_range(stored: str | None, start: str | None, end: str | None) -> bool:
-    """Whether a stored date lies in ``[start, end]`` (ISO dates or ``--MM-DD``; open ends).
-
-    Dates without a year compare by month and day."""
-    if not stored:
-        return False
-
-    def key(d: str) -> tuple[str, str]:
-        m = re.fullmatch(r"(\d{4}|-)-(\d{2}-\d{2})", d)
-        if not m:
-            raise ValueError(f"日期格式应为 2022-08-11 或 --08-11 (bad date {d!r})")
-        return (m.group(1), m.group(2))
-
-    y, md = key(stored)
-    for bound, lower in ((start, True), (end, False)):
-        if not bound:
-            continue
-        by, bmd = key(bound)
-        if y != "-" and by != "-":
-            ok = (y, md) >= (by, bmd) if lower else (y, md) <= (by, bmd)
-        else:
-            ok = md >= bmd if lower else md <= bmd
-        if not ok:
-            return False
-    return True

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from rag.ingest.pages import DATELINE, chinese_number
-from rag.qa.dialogue import in_range
+from rag.ingest.dates import in_range
+from rag.ingest.dates import number as chinese_number
+from rag.ingest.pages import DATELINE
 from rag.qa.query import Query
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.retrieve import Runtime, hit_of, hits_from, lexical_coverage, rank

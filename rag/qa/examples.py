@@ -9,7 +9,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 
-from rag.ingest.pages import format_date
+from rag.ingest.dates import format_date, parse_stored
 from rag.ingest.tokenize import pos_tag
 from rag.qa.digest import lead_of
 from rag.qa.records import Answer
@@ -60,7 +60,7 @@ def _issues(rt: Runtime) -> Iterator[str]:
     seen: set[str] = set()
     pages = sorted(rt.index.pages.values(), key=lambda p: (p.number is None, p.date or ""))
     for p in pages:
-        if p.date and p.date not in seen and re.fullmatch(r"(?:\d{4}|-)-\d{2}-\d{2}", p.date):
+        if p.date and p.date not in seen and parse_stored(p.date):
             seen.add(p.date)
             yield f"{format_date(p.date)}的报纸有哪些报道？"
 

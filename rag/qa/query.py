@@ -12,16 +12,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from rag.ingest.dates import WRITTEN_DATE, DateRef, check_stored, find_dates, in_range
 from rag.ingest.tokenize import normalise, to_simplified, tokenize
-from rag.qa.dialogue import (
-    DateRef,
-    Resolution,
-    Tagged,
-    in_range,
-    question_dates,
-    resolve,
-    turns_from,
-)
+from rag.qa.dialogue import Resolution, Tagged, resolve, turns_from
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.spans import QuestionType, classify, question_terms
 
@@ -113,7 +106,9 @@ def check_date_range(date_range: DateRange | None) -> DateRange | None:
     if not date_range or not any(date_range):
         return None
     start, end = date_range
-    in_range(start or "--01-01", start, end)  # raises on a malformed end
+    for bound in (start, end):
+        if bound:
+            check_stored(bound)
     if start and end and not in_range(start, start, end):
         raise ValueError(
             f"结束日期早于起始日期，请重新选择 (the range ends before it starts: {start} > {end})"
@@ -147,7 +142,8 @@ _TOPIC = (
         rf"哪些{_PIECE}(?:提到|提及|涉及|谈到|讲到|报道|关于|与)了?(?P<x>.{{2,40}}?)(?:有关|相关)?[？?。]*$"
     ),
     re.compile(
-        rf"(?:找|查|搜|列出)(?:一下|找|找看)?(?:关于|有关)?(?P<x>.{{2,40}}?)的(?:相关)?{_PIECE}"
+        rf"(?P<verb>查找|查询|搜索|寻找|找|查|搜|列出)(?:一下|找|找看)?(?:关于|有关)?"
+        rf"(?P<x>.{{2,40}}?)的(?:相关)?{_PIECE}"
     ),
     re.compile(rf"^(?P<x>.{{2,40}}?)(?:的|相关的?){_PIECE}(?:都)?有(?:哪些|什么|几篇)"),
 )
@@ -174,30 +170,54 @@ def _unquote(title: str) -> str:
 _PAGE_NAMED = re.compile(r"头版|[第首][一二三四五六七八九十\d]+版")
 
 
-def route(text: str, dates: Sequence[DateRef] = ()) -> tuple[str, str]:
+# what a question asking for one figure or one person wants: a span, never a list of articles
+_ONE_THING = frozenset({"number", "person"})
+
+
+def route(
+    text: str,
+    dates: Sequence[DateRef] = (),
+    tagged: Tagged | None = None,
+    asks: str = "",
+) -> tuple[str, str]:
     """Which handler answers a question, and the title or topic it names.
 
     ``lead``: a whole article (``「标题」这篇报道讲了什么？``); ``issue``: the pages of a date
     (``9月3日的报纸有哪些报道？``); ``articles``: the coverage of a topic (``有哪些关于X的报道？``);
-    else ``span``: a span of one sentence answers it."""
+    else ``span``: a span of one sentence answers it. Cues are read as words (``tagged``: the
+    question's jieba words): the ``查`` of ``检查`` or ``调查`` asks for nothing. ``asks``: the
+    question's type (:func:`rag.qa.spans.classify`); a figure or a person is a span.
+    """
     q = text.strip()
+    tagged = tagged if tagged is not None and tagged.text == q else Tagged.of(q)
+    starts = {a for a, _, _, _ in tagged.words} | {len(q)}
+    ends = {b for _, b, _, _ in tagged.words} | {0}
+
+    def worded(m: re.Match[str]) -> bool:
+        """The match starts at a word's start, and a leading verb is a word of its own."""
+        if m.start() not in starts:
+            return False
+        verb = m.groupdict().get("verb")
+        return verb is None or (m.start("verb") in starts and m.end("verb") in ends)
+
     for pattern in _LEAD:
-        m = pattern.search(q)
+        m = next((m for m in pattern.finditer(q) if worded(m)), None)
         if m:
             return "lead", _unquote(m.group("x").strip())
-    for pattern in _TOPIC:
-        m = pattern.search(q)
-        if m and not _ISSUE_ONLY.fullmatch(m.group("x")):
-            return "articles", m.group("x").strip(" ，,、的")
+    if asks not in _ONE_THING:
+        for pattern in _TOPIC:
+            m = next((m for m in pattern.finditer(q) if worded(m)), None)
+            if m and not _ISSUE_ONLY.fullmatch(m.group("x")):
+                return "articles", m.group("x").strip(" ，,、的")
     dated = any(d.day is not None for d in dates)
-    if (dated or _PAGE_NAMED.search(q)) and _ISSUE.search(q):
+    if (dated or _PAGE_NAMED.search(q)) and any(worded(m) for m in _ISSUE.finditer(q)):
         return "issue", ""
     return "span", ""
 
 
 # a "topic" that only names the issue (9月3日的报道有哪些) is an issue question
 _ISSUE_ONLY = re.compile(
-    r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号](?:的)?(?:报纸|本报|头版)?|今天|昨天|头版|本期|这一?期"
+    rf"(?:{WRITTEN_DATE.pattern})(?:的)?(?:报纸|本报|头版)?|今天|昨天|头版|本期|这一?期"
 )
 
 
@@ -232,8 +252,8 @@ def read_question(
         tokens=tokens,
         terms=tuple(question_terms(text, tokens)),
         tags=tuple(tagged.pairs),
-        dates=tuple(question_dates(text)),
+        dates=tuple(m.date for m in find_dates(text)),
         date_range=date_range,
     )
-    kind, subject = route(text, query.dates)
+    kind, subject = route(text, query.dates, tagged, query.qtype.kind)
     return query if kind == query.kind else replace(query, kind=kind, subject=subject)

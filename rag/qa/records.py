@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.ingest.dates import format_date
 from rag.ingest.layout import Box
-from rag.ingest.pages import format_date
 
 
 def page_label(page: str, number: int | None, edition: str | None) -> str:

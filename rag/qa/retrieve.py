@@ -22,9 +22,9 @@ import numpy as np
 
 from rag.errors import IndexMismatchError
 from rag.ingest.articles import Article
+from rag.ingest.dates import DateRef, in_range, parse_stored
 from rag.models.embed import Embedder, load_embedder
 from rag.qa.config import RetrievalConfig
-from rag.qa.dialogue import DateRef, in_range
 from rag.qa.query import Query, read_question
 from rag.qa.records import Hit
 from rag.store.index import Index, default_index_dir, load_index
@@ -344,11 +344,10 @@ def time_prior(named: DateRef, stored: str | None) -> float:
     """How well a report's date fits the time a question names: 1 within it or the month
     after, 0.5 from a quarter before to a year after, else 0 (and 0 when a year is named and
     the page has none: no year is invented)."""
-    m = re.fullmatch(r"(\d{4}|-)-(\d{2})-(\d{2})", stored or "")
-    if not m:
+    parts = parse_stored(stored)
+    if parts is None:
         return 0.0
-    year = int(m.group(1)) if m.group(1) != "-" else None
-    month, day = int(m.group(2)), int(m.group(3))
+    year, month, day = parts
     if named.year is not None and year is None:
         return 0.0
     if year is None or named.year is None:  # compare within a year: months and days only
@@ -358,21 +357,18 @@ def time_prior(named: DateRef, stored: str | None) -> float:
         if named.day is not None and gap == 0:
             return 1.0 if day >= named.day else 0.5
         return 1.0 if gap <= 1 else 0.5 if gap <= 3 or gap >= 9 else 0.0
-    first = dt.date(named.year, named.month or 1, named.day or 1)
-    if named.day is not None:
-        last = first
-    elif named.month is not None:
-        last = dt.date(named.year + named.month // 12, named.month % 12 + 1, 1) - dt.timedelta(1)
-    else:
-        last = dt.date(named.year, 12, 31)
-    try:
-        when = dt.date(year, month, day)
-    except ValueError:
+    bounds = named.bounds()
+    if bounds is None:
         return 0.0
-    if first <= when <= last + dt.timedelta(days=31):
-        return 1.0
-    if first - dt.timedelta(days=92) <= when <= last + dt.timedelta(days=366):
-        return 0.5
+    first, last = bounds
+    when = dt.date(year, month, day)
+    try:
+        if first <= when <= last + dt.timedelta(days=31):
+            return 1.0
+        if first - dt.timedelta(days=92) <= when <= last + dt.timedelta(days=366):
+            return 0.5
+    except OverflowError:  # a period at the calendar's end (9999年)
+        return 0.0
     return 0.0
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rag.ingest.tokenize import STOPWORDS, normalise, pos_tag, tokenize
 from rag.models.reader import Span
 from rag.qa.config import RULES_CONFIG
-from rag.qa.dates import RELATIVE
+from rag.qa.dates import ABSOLUTE, RELATIVE
 
 QUESTION_WORDS = frozenset(
     [
@@ -219,10 +219,8 @@ _QUANTITY = re.compile(
     r"(?:%|％|‰|倍|亿美元|万美元|亿元|万元|千元|美元|欧元|元|亿|万|个|家|项|名|户|辆|次|人|亩|"
     r"平方公里|公里|米|吨|岁|支|条|座|所|批|台|件|位|天|周|年|届)(?:以上|以下|左右|多)?"
 )
-_DATE = re.compile(
-    r"(?:\d{4}年)?(?:\d{1,2}月(?:\d{1,2}日|底|初|中旬|上旬|下旬|份)?|(?:今|去|明)年\d{1,2}月(?:\d{1,2}日|底|初)?)"
-    r"|\d{4}年(?:底|初)?|(?:今年|去年|明年)(?:上半年|下半年|年底|底)|上半年|下半年|年底|年初"
-)
+# a date answer: a date as sentences write it (rag.qa.dates), or half or end of a year
+_DATE = re.compile(rf"{ABSOLUTE.pattern}|上半年|下半年|年底|年初")
 _CLAUSE = re.compile(r"[^，,。；;！!？?：:]+")
 _ORG_SUFFIX = re.compile(
     r"(?:法院|检察院|集团|公司|银行|局|委员会|委|厅|办公室|中心|协会|商会|联合会|大学|学院|医院|海关|"
