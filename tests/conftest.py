@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,29 @@ def runtime(seed_index, embedder):
     from rag.qa.retrieve import get_runtime
 
     return get_runtime(seed_index, embedder)
+
+
+@pytest.fixture(scope="session")
+def ocr_cache(tmp_path_factory):
+    old = os.environ.get("RAG_OCR_CACHE")
+    path = tmp_path_factory.mktemp("ocr-cache")
+    os.environ["RAG_OCR_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RAG_OCR_CACHE", None)
+    else:
+        os.environ["RAG_OCR_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def made(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scans")
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_scans.py"), str(SEEDS), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
 
 
 def terminal_noise(stderr: str) -> list[str]:

@@ -91,4 +91,4 @@ def test_datelines_and_sentences_read_chinese_numerals():
     assert infer_date("本报2月30日讯 会议召开。") is None
     assert report_date("本报九月三日讯", None)[0] == "--09-03"
     s = "会议于十一月三日召开，2023年2月30日不是一天。"
-    assert [s[a:b] for a, b, _ in date_spans(s)][0] == "十一月三日"
+    assert next(s[a:b] for a, b, _ in date_spans(s)) == "十一月三日"

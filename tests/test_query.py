@@ -145,7 +145,11 @@ def dated_index(tmp_path_factory, embedder):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "question",
-    ["2023年2月30日召开了什么会议？", "二〇二三年二月廿八日的报纸有哪些报道？", "9999年召开了什么会议？"],
+    [
+        "2023年2月30日召开了什么会议？",
+        "二〇二三年二月廿八日的报纸有哪些报道？",
+        "9999年召开了什么会议？",
+    ],
 )
 def test_dated_questions_never_crash(dated_index, question):
     import rag

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from rag.evaluate import read_jsonl, score_dialogues, score_reading
-from rag.qa.dates import date_spans, read_relative, report_date
 from rag.ingest.dates import DateRef
+from rag.qa.dates import date_spans, read_relative, report_date
 from rag.qa.dialogue import Turn, resolve
 from rag.qa.query import read_question, route
 from rag.qa.retrieve import time_prior

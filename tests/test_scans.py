@@ -15,34 +15,11 @@ import pytest
 
 from rag.evaluate import char_error_rate as cer
 from rag.evaluate import norm
-from tests.conftest import ROOT, SEEDS, SHARED_EVAL
+from tests.conftest import ROOT, SHARED_EVAL
 
 # a front page with jump lines and the page its articles go on to
 FRONT, CONTINUED = "000_700bdcd828e48fcd", "003_f95bffb9c810cf88"
 QUESTION = "西海岸新区首批成立了哪些产业链党建联盟？"
-
-
-@pytest.fixture(scope="session")
-def ocr_cache(tmp_path_factory):
-    old = os.environ.get("RAG_OCR_CACHE")
-    path = tmp_path_factory.mktemp("ocr-cache")
-    os.environ["RAG_OCR_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("RAG_OCR_CACHE", None)
-    else:
-        os.environ["RAG_OCR_CACHE"] = old
-
-
-@pytest.fixture(scope="session")
-def made(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("scans")
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_scans.py"), str(SEEDS), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 def truth(made: Path, page_id: str) -> dict:
@@ -207,7 +184,7 @@ def test_unreadable_pictures_are_kept_with_a_warning(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nhalf a file")
     pages = read_pages(tmp_path)
-    assert [p.page_id for p in pages] == ["broken", "broken"]
+    assert [p.page_id for p in pages] == ["broken_pdf", "broken_png"]  # one stem, two pages
     assert all(p.text == "" and p.warnings for p in pages)
     assert any("not a readable image" in w for p in pages for w in p.warnings)
     assert any("not a readable PDF" in w for p in pages for w in p.warnings)

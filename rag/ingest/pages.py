@@ -24,7 +24,8 @@ from rag.ingest.scans import (
     IMAGE_SUFFIXES,
     PDF_SUFFIXES,
     Reading,
-    pdf_page_count,
+    on_picture,
+    picture_count,
     read_image,
     read_pdf_page,
 )
@@ -443,17 +444,24 @@ def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:
 
 
 def read_page(
-    path: Path, meta: dict | None = None, pdf_page: int | None = None, pages_in_file: int = 1
+    path: Path,
+    meta: dict | None = None,
+    pdf_page: int | None = None,
+    pages_in_file: int = 1,
+    stem: str | None = None,
 ) -> Page:
     """Read and clean one page file. Unreadable files give an empty page with a warning.
 
-    A PDF page (``pdf_page``: its index, of ``pages_in_file``) or an image is read from its
-    picture (:func:`read_picture`)."""
+    A PDF page or a TIFF frame (``pdf_page``: its index, of ``pages_in_file``) or an image is
+    read from its picture (:func:`read_picture`). ``stem``: the name its page id starts from
+    (the file's stem unless another file of the folder has it too)."""
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES or suffix in IMAGE_SUFFIXES:
-        return read_picture(path, meta, pdf_page, pages_in_file)
-    page_id = path.stem
+        return read_picture(path, meta, pdf_page, pages_in_file, stem)
+    page_id = stem or path.stem
     warnings: list[str] = []
+    if page_id != path.stem:
+        warnings.append(f"{path.name}: another file is named {path.stem} too; read as {page_id}")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -491,27 +499,58 @@ def read_page(
     )
 
 
-def picture_page_id(path: Path, pdf_page: int | None, pages_in_file: int = 1) -> str:
-    """The id of a page read from a picture: the file's name, with ``_p2`` and so on for the
-    pages of a PDF that holds more than one."""
+def picture_page_id(
+    path: Path, pdf_page: int | None, pages_in_file: int = 1, stem: str | None = None
+) -> str:
+    """The id of a page read from a picture: the file's name (``stem``), with ``_p2`` and so
+    on for the pages of a PDF (or frames of a TIFF) that holds more than one."""
+    stem = stem or path.stem
     if pdf_page is None or pages_in_file <= 1:
-        return path.stem
-    return f"{path.stem}_p{pdf_page + 1}"
+        return stem
+    return f"{stem}_p{pdf_page + 1}"
+
+
+def page_stems(files: list[Path]) -> dict[Path, str]:
+    """The name each file's page ids start from: its stem, or where two files share one
+    (``a.txt`` and ``a.pdf``), the stem and suffix (``a_txt``, ``a_pdf``), so that no page
+    overwrites another."""
+    by_stem: dict[str, list[Path]] = {}
+    for f in files:
+        by_stem.setdefault(f.stem, []).append(f)
+    out = {}
+    taken = {f.stem for f in files}
+    for stem, group in by_stem.items():
+        if len(group) == 1:
+            out[group[0]] = stem
+            continue
+        for f in group:
+            name, n = f"{stem}_{f.suffix.lstrip('.').lower()}", 2
+            while name in taken:
+                name, n = f"{stem}_{f.suffix.lstrip('.').lower()}{n}", n + 1
+            taken.add(name)
+            out[f] = name
+    return out
 
 
 def read_picture(
-    path: Path, meta: dict | None = None, pdf_page: int | None = None, pages_in_file: int = 1
+    path: Path,
+    meta: dict | None = None,
+    pdf_page: int | None = None,
+    pages_in_file: int = 1,
+    stem: str | None = None,
 ) -> Page:
     """Read a PDF page or page image: its lines in reading order, cleaned like a page file,
     every character keeping its box on the page's picture and its OCR confidence."""
-    page_id = picture_page_id(path, pdf_page, pages_in_file)
+    page_id = picture_page_id(path, pdf_page, pages_in_file, stem)
     name = path.name if pdf_page is None else f"{path.name} page {pdf_page + 1}"
     warnings: list[str] = []
+    if stem and stem != path.stem:
+        warnings.append(f"{path.name}: another file is named {path.stem} too; read as {stem}")
     try:
         if path.suffix.lower() in PDF_SUFFIXES:
             reading = read_pdf_page(path, pdf_page or 0)
         else:
-            reading = read_image(path)
+            reading = read_image(path, pdf_page)
     except (PageReadError, OSError, IndexError) as exc:
         warnings.append(f"{name}: {exc}; page kept without text")
         reading = Reading((), (0, 0), "unreadable")
@@ -519,6 +558,7 @@ def read_picture(
     text, offsets, units = clean_page_text(laid.raw)
     idx = np.asarray(offsets, dtype=np.int64)
     boxes = laid.boxes[idx] if len(idx) else np.zeros((0, 4), np.float32)
+    boxes = on_picture(boxes, reading.to_picture)
     conf = laid.confidence[idx] if len(idx) else np.zeros(0, np.float32)
     printed = np.fromiter((not ch.isspace() for ch in text), bool, len(text))
     boxes[~printed] = np.nan
@@ -577,17 +617,23 @@ def read_pages(
     ``progress("pages", done, total)`` is told of every page read."""
     manifest, manifest_warnings = load_manifest(folder)
     jobs: list[tuple] = []
-    for p in page_files(folder):
-        if p.suffix.lower() not in PDF_SUFFIXES:
-            jobs.append((p, manifest.get(p.stem), None))
+    files = page_files(folder)
+    stems = page_stems(files)
+    for p in files:
+        stem = stems[p]
+        if p.suffix.lower() in TEXT_SUFFIXES:
+            jobs.append((p, manifest.get(stem), None, 1, stem))
             continue
         try:
-            count = pdf_page_count(p)
+            count = picture_count(p)
         except PageReadError:
             count = 1  # read_picture reports it
+        if count == 1 and p.suffix.lower() not in PDF_SUFFIXES:
+            jobs.append((p, manifest.get(stem), None, 1, stem))
+            continue
         for k in range(count):
-            pid = picture_page_id(p, k, count)
-            jobs.append((p, manifest.get(pid) or manifest.get(p.stem), k, count))
+            pid = picture_page_id(p, k, count, stem)
+            jobs.append((p, manifest.get(pid) or manifest.get(stem), k, count, stem))
     # a bar per page where reading costs (OCR, PDF pages); text pages are read at once
     pictures = any(job[0].suffix.lower() not in TEXT_SUFFIXES for job in jobs)
     each = progress if pictures else None

@@ -3,8 +3,10 @@
 A PDF page with a text layer gives its characters and their boxes (pypdfium2); a PDF page
 without one, and a page image (``.png``, ``.jpg``, ``.tif``), are read by OCR (RapidOCR's
 PP-OCRv4 models, which ship inside the ``rapidocr-onnxruntime`` wheel: nothing downloads).
-Boxes are in the pixels of the page's picture: the image itself, or the PDF page rendered at
-:data:`PDF_DPI` (see :func:`render`).
+Boxes are in the pixels of the page's picture as a viewer shows it (see :func:`render`): the
+image turned upright by its EXIF orientation, each frame of a multi-frame TIFF a page of its
+own, or the PDF page rendered at :data:`PDF_DPI` inside its crop box and turned by its
+``/Rotate``. Every picture is opened by :func:`open_picture`, so reading and showing agree.
 
 OCR is what a scanned build costs, so its result is kept in a cache keyed by the content of
 the image (``$RAG_OCR_CACHE``, else ``~/.cache/baozhi-rag/ocr``): a rebuild never reads an
@@ -17,10 +19,15 @@ import ctypes
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from rag.errors import PageReadError
 from rag.ingest.layout import Line
@@ -38,6 +45,10 @@ MIN_TEXT_CHARS = 20  # a PDF page with fewer characters in its text layer is tre
 # taller than the characters' em boxes. Character boxes keep this share of that height, about
 # their centre, so a highlight covers the characters and not the line spacing.
 DETECTOR_HEIGHT_KEPT = 0.9
+# A broadsheet page scanned at 600 dpi is about 140 million pixels, past Pillow's own guard
+# against decompression bombs (179 MP aborts the open); a picture larger than this is taken as
+# broken or hostile and skipped with a warning.
+MAX_PICTURE_PIXELS = 300_000_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,19 @@ class Reading:
     lines: tuple[Line, ...]
     size: tuple[int, int]  # width, height in pixels
     method: str  # "pdf-text" (text layer), "ocr" or "ocr-cached"
+    # where the lines' boxes stand on the picture, when they are not in its pixels already
+    # (a PDF text layer: see _PageToPicture.affine)
+    to_picture: tuple[float, float, float, float, float, float] | None = None
+
+
+def on_picture(boxes: np.ndarray, affine: tuple[float, ...] | None) -> np.ndarray:
+    """``boxes`` (n, 4: x0, y0, x1, y1) moved by ``affine`` (see :class:`Reading`), as boxes."""
+    if affine is None or not len(boxes):
+        return boxes
+    a, b, c, d, e, f = affine
+    xs = np.stack([a * boxes[:, i] + b * boxes[:, j] + c for i, j in ((0, 1), (2, 3))])
+    ys = np.stack([d * boxes[:, i] + e * boxes[:, j] + f for i, j in ((0, 1), (2, 3))])
+    return np.stack([xs.min(0), ys.min(0), xs.max(0), ys.max(0)], axis=1).astype(boxes.dtype)
 
 
 def ocr_cache_dir() -> Path:
@@ -73,15 +97,84 @@ def pdf_page_count(path: Path) -> int:
         doc.close()
 
 
+def picture_count(path: Path) -> int:
+    """Archive pages a picture file holds: a PDF's pages, a TIFF's frames, else one."""
+    if path.suffix.lower() in PDF_SUFFIXES:
+        return pdf_page_count(path)
+    try:
+        with _own_size_limit():
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # an unreadable file: read_image says why
+        return 1
+
+
+class _PageToPicture:
+    """Where a PDF page's points stand on its rendered picture, as PDFium renders it: the crop
+    box fills the picture, y runs down, and ``/Rotate`` turns the page clockwise.
+
+    Reading order is found on the page upright (:meth:`upright`: the picture it would have
+    unturned); :meth:`affine` then turns those pixels onto the picture as shown."""
+
+    def __init__(self, page, scale: float) -> None:  # type: ignore[no-untyped-def]
+        self.left, self.bottom, self.right, self.top = page.get_cropbox()
+        self.rotation = page.get_rotation() % 360
+        self.k = scale
+
+    @property
+    def upright_size(self) -> tuple[float, float]:
+        return (self.right - self.left) * self.k, (self.top - self.bottom) * self.k
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The rendered picture's size (pypdfium2 rounds each side up)."""
+        w, h = (math.ceil(s - 1e-9) for s in self.upright_size)
+        return (h, w) if self.rotation in (90, 270) else (w, h)
+
+    def upright(self, x: float, y: float) -> tuple[float, float]:
+        """A point of user space (points, y up) on the unturned picture."""
+        return (x - self.left) * self.k, (self.top - y) * self.k
+
+    def turned(self, u: float, v: float) -> tuple[float, float]:
+        """A point of the unturned picture on the picture as shown."""
+        w, h = self.upright_size
+        if self.rotation == 90:
+            return h - v, u
+        if self.rotation == 180:
+            return w - u, h - v
+        if self.rotation == 270:
+            return v, w - u
+        return u, v
+
+    def affine(self) -> tuple[float, float, float, float, float, float] | None:
+        """``(a, b, c, d, e, f)``: a point ``(u, v)`` of the unturned picture stands at
+        ``(a u + b v + c, d u + e v + f)`` on the picture as shown; None when unturned."""
+        if self.rotation == 0:
+            return None
+        x0, y0 = self.turned(0.0, 0.0)
+        x1, y1 = self.turned(1.0, 0.0)
+        x2, y2 = self.turned(0.0, 1.0)
+        return (x1 - x0, x2 - x0, x0, y1 - y0, y2 - y0, y0)
+
+    def inside(self, x: float, y: float) -> bool:
+        """Whether a point of user space shows on the page (inside the crop box)."""
+        return self.left <= x <= self.right and self.bottom <= y <= self.top
+
+
 def read_pdf_page(path: Path, index: int) -> Reading:
     """Page ``index`` of a PDF: its text layer when it has one, else OCR of its picture."""
     pdfium = _pdfium()
     doc = _open_pdf(path)
     try:
         page = doc[index]
-        width_pt, height_pt = page.get_size()
         k = PDF_DPI / 72.0
-        size = (round(width_pt * k), round(height_pt * k))
+        to_picture = _PageToPicture(page, k)
+        size = to_picture.size
+        # PDFium orders a turned page's characters by how they stand turned: read it unturned
+        # (in memory only), as its text was drawn, and turn the boxes afterwards
+        page.set_rotation(0)
         textpage = page.get_textpage()
         chars = []
         ox, oy = ctypes.c_double(), ctypes.c_double()
@@ -94,46 +187,124 @@ def read_pdf_page(path: Path, index: int) -> Reading:
             left, _, right, _ = textpage.get_charbox(i, loose=True)
             font_size = pdfium.raw.FPDFText_GetFontSize(textpage.raw, i)
             pdfium.raw.FPDFText_GetCharOrigin(textpage.raw, i, ctypes.byref(ox), ctypes.byref(oy))
+            if not to_picture.inside((left + right) / 2, oy.value):
+                continue  # cropped away: not on the page as printed
             top, bottom = oy.value + 0.88 * font_size, oy.value - 0.12 * font_size
-            chars.append(
-                (ch, (left * k, (height_pt - top) * k, right * k, (height_pt - bottom) * k))
-            )
+            # reading order is found on the page upright; the boxes are turned onto the
+            # picture afterwards, as the page is shown
+            u0, v0 = to_picture.upright(left, top)
+            u1, v1 = to_picture.upright(right, bottom)
+            chars.append((ch, (u0, v0, u1, v1)))
         if len(chars) >= MIN_TEXT_CHARS:
             from rag.ingest.layout import lines_of_chars
 
-            return Reading(tuple(lines_of_chars(chars)), size, "pdf-text")
+            return Reading(tuple(lines_of_chars(chars)), size, "pdf-text", to_picture.affine())
+        page.set_rotation(to_picture.rotation)
         picture = page.render(scale=k).to_pil()
     finally:
         doc.close()
     return _ocr_picture(picture, f"{path.name} page {index + 1}")
 
 
-def read_image(path: Path) -> Reading:
-    """A page image, read by OCR (or from the OCR cache)."""
-    from PIL import Image, UnidentifiedImageError
+_pillow_lock = threading.Lock()
+
+
+@contextmanager
+def _own_size_limit() -> Iterator[None]:
+    """Pillow's decompression-bomb guard off, for this package's own (MAX_PICTURE_PIXELS)."""
+    from PIL import Image
+
+    with _pillow_lock:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def open_picture(path: Path, frame: int | None = None):  # type: ignore[no-untyped-def]
+    """A page image as a viewer shows it: frame ``frame`` of a multi-frame file, turned
+    upright by its EXIF orientation, 8 bits per channel (a 16-bit or float scan stretched over
+    its range), grey or RGB. Raises :class:`PageReadError` for a file that is not a readable
+    image or is larger than :data:`MAX_PICTURE_PIXELS`."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _own_size_limit(), Image.open(path) as im:
+            width, height = im.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise PageReadError(
+                    f"{width}x{height} pixels, larger than the {MAX_PICTURE_PIXELS // 10**6} "
+                    "million pixels a page picture may have"
+                )
+            if frame:
+                im.seek(frame)
             im.load()
-            picture = im.copy()
-    except (OSError, UnidentifiedImageError) as exc:
+            picture = ImageOps.exif_transpose(im) if frame in (None, 0) else im.copy()
+    except PageReadError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise PageReadError(f"not a readable image ({exc})") from exc
-    return _ocr_picture(picture, path.name)
+    if picture.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # 16-bit and float scans: Pillow's own conversion clips them to white
+        values = np.asarray(picture, dtype=np.float64)
+        lo, hi = np.percentile(values, (0.1, 99.9)) if values.size else (0.0, 1.0)
+        scaled = np.clip((values - lo) * 255.0 / max(hi - lo, 1e-9), 0, 255)
+        picture = Image.fromarray(scaled.round().astype(np.uint8), "L")
+    elif picture.mode in ("RGBA", "LA", "PA") or (
+        picture.mode == "P" and "transparency" in picture.info
+    ):
+        rgba = picture.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(white, rgba).convert("RGB")
+    elif picture.mode not in ("L", "RGB"):
+        picture = picture.convert("RGB")
+    return picture
+
+
+def shown_as_is(path: Path) -> bool:
+    """Whether a page image file can be shown as it came (a browser shows what was read): a
+    one-frame PNG or JPEG, upright, 8-bit grey or RGB."""
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        return False
+    from PIL import Image
+
+    try:
+        with _own_size_limit(), Image.open(path) as im:
+            upright = im.getexif().get(0x0112, 1) == 1
+            return upright and getattr(im, "n_frames", 1) == 1 and im.mode in ("L", "RGB")
+    except Exception:
+        return False
+
+
+def read_image(path: Path, frame: int | None = None) -> Reading:
+    """A page image (or frame ``frame`` of a multi-frame TIFF), read by OCR (or from the OCR
+    cache)."""
+    return _ocr_picture(open_picture(path, frame), path.name)
 
 
 def render(path: Path, index: int | None, out: Path) -> tuple[int, int]:
-    """Write the page's picture as PNG to ``out`` (a PDF page at :data:`PDF_DPI`); its size."""
-    from PIL import Image
-
-    if index is None:
-        with Image.open(path) as im:
-            picture = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
-    else:
+    """Write the page's picture as PNG to ``out``; its size. ``index``: the page of a PDF
+    (rendered at :data:`PDF_DPI`) or the frame of an image file."""
+    if path.suffix.lower() in PDF_SUFFIXES:
         doc = _open_pdf(path)
         try:
-            picture = doc[index].render(scale=PDF_DPI / 72.0).to_pil()
+            picture = doc[index or 0].render(scale=PDF_DPI / 72.0).to_pil()
         finally:
             doc.close()
+    else:
+        try:
+            picture = open_picture(path, index)
+        except PageReadError as exc:
+            raise OSError(str(exc)) from exc
     picture.save(out, "PNG", optimize=False, compress_level=3)
     return picture.size
 

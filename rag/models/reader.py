@@ -14,6 +14,7 @@ The default reader is the package's own fine-tune of the default embedding model
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -35,6 +36,7 @@ from rag.models.files import (
     sha256_file,
 )
 
+log = logging.getLogger(__name__)
 READER_ENV = "RAG_READER"
 MAX_LEN = 160  # tokens per window, specials included
 QUESTION_TOKENS = 32  # the question is cut to this many tokens
@@ -42,11 +44,14 @@ STRIDE = 64  # context tokens shared by neighbouring windows of one long context
 MAX_ANSWER_TOKENS = 40
 READ_TOP = 20  # spans kept per question (and best starts/ends per window) when answering
 ONNX_NAME = "reader.onnx"
-INT8_NAME = "reader.int8.onnx"  # the same model with int8 matrix products
+INT8_NAME = "reader.int8.onnx"  # the same model with int8 matrix products (7-bit weights)
 INT8_ENV = "RAG_READER_INT8"  # 1: answer with the int8 graph, 0: with the float one
 LENGTH_PRIOR = 0.5  # logits per log(1 + answer chars): see Span.ranked
-INT8_DEFAULT = True  # CMRC trial closed: EM/F1 29.5/62.7 vs float 27.6/62.4, 1.8x faster
-EXPORT_VERSION = 2  # 2: also an int8 graph; a new version exports readers again
+# Which graph answers by default: see README "Same answers on every CPU" for what was measured.
+INT8_DEFAULT = True
+# 2: also an int8 graph; 3: its weights in 7 bits (exact on CPUs without VNNI). A new version
+# exports readers again.
+EXPORT_VERSION = 3
 
 # Characters never worth keeping at either end of an answer span.
 _EDGE_PUNCT = set("，。、；：！？,.;:!?…—-·～~ \u3000\t\n\r")
@@ -245,16 +250,36 @@ class OnnxReader:
         graph = export_dir / INT8_NAME if int8 and (export_dir / INT8_NAME).is_file() else None
         graph = graph or export_dir / ONNX_NAME
         self.name = name or export_dir.name
+        self.graph = graph
+        # An int8 graph quantises each activation with one scale over its whole input tensor:
+        # read in a batch, a window's logits would depend on the other windows and on padding.
+        # It reads one window per run (as fast: no padding), the float graph a batch.
+        self.per_window = graph.name == INT8_NAME
         self.tokenizer = load_tokenizer(export_dir)
         self.pad_id = pad_id_of(self.tokenizer)
         self.session = onnx_session(graph, threads, fix=f"delete {export_dir} to export it again")
         self.inputs = {i.name for i in self.session.get_inputs()}
+        log.debug("reader %s answers with %s", self.name, graph)
 
-    def logits(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits (batch, tokens) of padded windows."""
+    def _run(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
         feed = {k: v for k, v in batch_arrays(batch, self.pad_id).items() if k in self.inputs}
         start, end = self.session.run(["start_logits", "end_logits"], feed)
         return np.asarray(start, dtype=np.float32), np.asarray(end, dtype=np.float32)
+
+    def logits(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits (batch, tokens) of windows, padded to the longest (padding
+        positions hold no logit worth reading). A window's logits are the same alone or in
+        any batch."""
+        if not self.per_window:
+            return self._run(batch)
+        width = max(len(w.ids) for w in batch)
+        start = np.full((len(batch), width), -1e4, dtype=np.float32)
+        end = np.full((len(batch), width), -1e4, dtype=np.float32)
+        for i, w in enumerate(batch):
+            s, e = self._run([w])
+            start[i, : len(w.ids)] = s[0]
+            end[i, : len(w.ids)] = e[0]
+        return start, end
 
     def read(
         self, question: str, contexts: Sequence[str], top: int = 5, batch_size: int = 16

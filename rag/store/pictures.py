@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.errors import IndexMissingError, RagError
 from rag.ingest.pages import Page
-from rag.ingest.scans import render
+from rag.ingest.scans import render, shown_as_is
 
 IMAGES = "images"
 GEOMETRY = "geometry"
@@ -64,7 +64,7 @@ def write_pictures(staging: Path, pages: list[Page], previous: Path | None) -> d
         except OSError:
             continue
         key = f"{hashes[src]}:{page.pdf_page}"
-        kept = page.pdf_page is None and src.suffix.lower() in (".png", ".jpg", ".jpeg")
+        kept = page.pdf_page is None and shown_as_is(src)
         suffix = src.suffix.lower() if kept else ".png"
         image = f"{IMAGES}/{n:06d}{suffix}"
         prev = old.get(page.page_id)
