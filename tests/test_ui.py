@@ -386,3 +386,33 @@ def test_illegible_scans_are_said_so_and_page_views_come_from_the_citation(tmp_p
     assert first.getpixel((90, 45)) == (255, 255, 255)  # the rest untouched
     missing = page_views(cite, lambda p: (_ for _ in ()).throw(RagError("no picture")), dict, {})
     assert missing == []
+
+
+def test_a_large_scan_is_shown_reduced_and_decoded_once(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import rag.ingest.scans as scans
+    from rag.qa.records import Box
+    from ui import app
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (6000, 9000), "white").save(path, quality=50)
+    answer = (Box("big", 3000, 4500, 3600, 4620),)
+    decoded = []
+    real = scans.reduced_picture
+    monkeypatch.setattr(scans, "reduced_picture", lambda *a: decoded.append(a) or real(*a))
+    shown = app.draw_page(path, answer, (Box("big", 600, 600, 5400, 900),))
+    assert max(shown.size) == app.DISPLAY_MAX_SIDE  # not a full-size (216 MB RGBA) copy
+    scale = app.DISPLAY_MAX_SIDE / 9000
+    r, _, b = shown.getpixel((round(3300 * scale), round(4560 * scale)))
+    assert r > 200 and b < 150  # the answer, where its boxes fall once reduced
+    assert shown.getpixel((10, 10)) == (255, 255, 255)
+    app.draw_page(path, (), ())
+    assert len(decoded) == 1  # the reduced picture is kept for the next question
+
+
+def test_the_page_cleans_gradios_cache(tmp_path):
+    from ui.app import ChatService, build_app
+
+    demo = build_app(ChatService(lambda *a: None, lambda a: None))  # type: ignore[arg-type]
+    assert demo.delete_cache and demo.delete_cache[1] <= 24 * 3600

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,25 +188,53 @@ ANSWER_EDGE = (235, 90, 0, 255)
 PASSAGE_FILL = (40, 120, 255, 48)
 
 
+# A page is shown at most this many pixels on its long side (full screen on a 4K display):
+# a 6000x9000 scan is 200 MB as RGBA, its view 11 MB. Reduced pictures are kept for the last
+# few pages shown, so a page asked about again is not decoded again.
+DISPLAY_MAX_SIDE = 2400
+_REDUCED_KEPT = 12
+_reduced: OrderedDict[tuple[str, int], tuple[Any, float]] = OrderedDict()
+_reduced_lock = threading.Lock()
+
+
+def display_picture(image: Path) -> tuple[Any, float]:
+    """The page picture reduced for display (shared: copy it before drawing) and its scale
+    from the picture's pixels (where boxes stand)."""
+    from rag.ingest.scans import reduced_picture
+
+    key = (str(image), image.stat().st_mtime_ns)
+    with _reduced_lock:
+        if key in _reduced:
+            _reduced.move_to_end(key)
+            return _reduced[key]
+    reduced = reduced_picture(image, DISPLAY_MAX_SIDE)
+    with _reduced_lock:
+        _reduced[key] = reduced
+        while len(_reduced) > _REDUCED_KEPT:
+            _reduced.popitem(last=False)
+    return reduced
+
+
 def draw_page(image: Path, answer_boxes: Sequence[Box], shaded: Sequence[Box]) -> Any:
-    """The page image with the passage shaded and the answer highlighted (a PIL image)."""
+    """The page image, reduced for display, with the passage shaded and the answer highlighted
+    (a PIL image)."""
     from PIL import Image, ImageDraw
 
-    with Image.open(image) as im:
-        base = im.convert("RGBA")
+    base, scale = display_picture(image)
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     pad = 2
+
+    def rect(b: Box) -> tuple[float, float, float, float]:
+        return (b.x0 * scale - pad, b.y0 * scale - pad, b.x1 * scale + pad, b.y1 * scale + pad)
+
     for b in shaded:
-        draw.rectangle((b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad), fill=PASSAGE_FILL)
+        draw.rectangle(rect(b), fill=PASSAGE_FILL)
     for b in answer_boxes:
-        draw.rectangle(
-            (b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad),
-            fill=ANSWER_FILL,
-            outline=ANSWER_EDGE,
-            width=3,
-        )
-    return Image.alpha_composite(base, layer).convert("RGB")
+        draw.rectangle(rect(b), fill=ANSWER_FILL, outline=ANSWER_EDGE, width=3)
+    shown = base.convert("RGBA")
+    shown.alpha_composite(layer)
+    return shown.convert("RGB")
 
 
 def page_views(
@@ -219,17 +249,19 @@ def page_views(
     views: list[tuple[Any, str]] = []
     others: dict[str, tuple[Box, ...]] | None = None
     for page in cite.pages or (cite.page,):
+        name = labels.get(page, page)
         try:
             path = image_of(page)
+            if page == cite.page:
+                views.append(
+                    (draw_page(path, cite.answer_boxes, cite.boxes), f"{name} · 引文所在页")
+                )
+                continue
+            if others is None:
+                others = article_boxes_of(cite.article_id)
+            views.append((draw_page(path, (), others.get(page, ())), f"{name} · 本文另一部分"))
         except (RagError, OSError):
-            continue
-        name = labels.get(page, page)
-        if page == cite.page:
-            views.append((draw_page(path, cite.answer_boxes, cite.boxes), f"{name} · 引文所在页"))
-            continue
-        if others is None:
-            others = article_boxes_of(cite.article_id)
-        views.append((draw_page(path, (), others.get(page, ())), f"{name} · 本文另一部分"))
+            continue  # a picture gone or unreadable: the text citation stands alone
     return views
 
 
@@ -340,7 +372,9 @@ def build_app(
     the page view with the highlighted answer is shown)."""
     import gradio as gr
 
-    with gr.Blocks(title="报纸档案问答") as demo:
+    # page views are written to Gradio's cache for every question: files older than an hour
+    # are deleted every ten minutes
+    with gr.Blocks(title="报纸档案问答", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# 报纸档案问答")
         if summary:
             gr.Markdown(_md(summary))

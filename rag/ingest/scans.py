@@ -270,6 +270,27 @@ def open_picture(path: Path, frame: int | None = None):  # type: ignore[no-untyp
     return picture
 
 
+def reduced_picture(path: Path, max_side: int):  # type: ignore[no-untyped-def]
+    """A stored page picture made to fit ``max_side`` pixels (a JPEG decoded small, never a
+    full-size copy kept), as RGB, and the scale from its pixels to the reduced ones."""
+    from PIL import Image
+
+    try:
+        with _own_size_limit(), Image.open(path) as im:
+            width, height = im.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise PageReadError(f"{path.name}: {width}x{height} pixels, too large to show")
+            scale = min(1.0, max_side / max(width, height, 1))
+            target = (max(1, round(width * scale)), max(1, round(height * scale)))
+            im.draft("RGB", target)  # JPEG: decode at a fraction of the size
+            picture = im.convert("RGB")
+    except (OSError, ValueError, EOFError) as exc:
+        raise PageReadError(f"{path.name}: not a readable image ({exc})") from exc
+    if picture.size != target:
+        picture = picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return picture, target[0] / max(width, 1)
+
+
 def shown_as_is(path: Path) -> bool:
     """Whether a page image file can be shown as it came (a browser shows what was read): a
     one-frame PNG or JPEG, upright, 8-bit grey or RGB."""
