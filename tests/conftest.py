@@ -67,3 +67,14 @@ def terminal_noise(stderr: str) -> list[str]:
         for line in stderr.replace("\r", "\n").splitlines()
         if line.strip() and not line.startswith(("pages:", "chunks:", "embedding:"))
     ]
+
+
+@pytest.fixture(scope="session", params=["shipped", "int8"])
+def graph_reader(request):
+    """Dev floors run on the graph that answers by default (float) and on the opt-in int8
+    graph: ``None`` (rag.answer's own default reader) or the int8 export as a reader object."""
+    if request.param == "shipped":
+        return None
+    from rag.models.reader import OnnxReader, load_reader
+
+    return OnnxReader(load_reader().graph.parent, int8=True)

@@ -144,20 +144,25 @@ def test_rules_are_a_reader():
 
 
 @pytest.mark.slow
-def test_dev_set_targets(seed_index, runtime):
+def test_dev_set_targets(seed_index, runtime, graph_reader):
     qa = SHARED_EVAL / "qa_dev.jsonl"
     if not qa.is_file():
         pytest.skip("dev QA not available")
     import rag
 
     titles = gold_titles_from(read_jsonl(SHARED_EVAL / "articles.jsonl"))
-    s = score_answers(read_jsonl(qa), lambda q: rag.answer(q, index_dir=seed_index), titles)
-    # the default (reader) path, measured (README): hit@1 0.96, contains 0.80, char F1 0.78,
-    # page 0.96, headline 1.00 (of 15), 2 of 3 declined, answered 0.96. The floors allow one
-    # question (1/25 = 0.04; a headline 1/15) to flip on a CPU whose int8 kernels round apart
+    s = score_answers(
+        read_jsonl(qa),
+        lambda q: rag.answer(q, index_dir=seed_index, reader=graph_reader),
+        titles,
+    )
+    # measured (README), float (shipped) / int8: hit@1 0.96 / 0.96, contains 0.76 / 0.80, char
+    # F1 0.80 / 0.79, page 0.96, headline 1.00 (of 15), 2 of 3 declined, answered 0.96. The
+    # graphs differ by a question (and int8 by CPU); a floor two questions (0.08) under the
+    # lower one trips on a regression, not on which graph or CPU answers
     assert s.hit1 >= 0.92
-    assert s.contains >= 0.76 and s.median_len <= 30
-    assert s.f1 >= 0.74
+    assert s.contains >= 0.68 and s.median_len <= 30
+    assert s.f1 >= 0.72
     assert s.page_right >= 0.92 and s.headline_right >= 0.93
     assert s.abstain_right >= 2 and s.answered >= 0.92
     rules = score_answers(

@@ -153,9 +153,15 @@ def dated_index(tmp_path_factory, embedder):
 )
 def test_dated_questions_never_crash(dated_index, question):
     import rag
+    from ui.app import ChatService
 
     assert rag.retrieve(question, index_dir=dated_index)
     ans = rag.answer(question, index_dir=dated_index)
     assert ans.question == question
+    chat = ChatService(
+        lambda q, k, h, d: rag.answer(q, k=k, index_dir=dated_index, history=h, date_range=d),
+        lambda a: None,  # type: ignore[arg-type,return-value]
+    )
+    assert chat.ask(question, [], 5).history[-1]["role"] == "assistant"  # the page answers
     if "廿八" in question:  # 2023-02-28 is a real day with a page
         assert ans.kind == "issue" and ans.found

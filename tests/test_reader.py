@@ -164,6 +164,91 @@ def reader():
     return load_reader()
 
 
+@pytest.fixture(scope="session")
+def graphs(reader):
+    """The float and the int8 graph of the packaged reader, each as an OnnxReader."""
+    from rag.models.reader import OnnxReader
+
+    export = reader.graph.parent
+    return {"float": OnnxReader(export, int8=False), "int8": OnnxReader(export, int8=True)}
+
+
+@pytest.fixture(scope="session")
+def trial_windows(reader):
+    """Windows of 16 CMRC 2018 trial questions (or of fixed news text without the data)."""
+    from rag.models.reader import windows
+
+    trial = SHARED_DATA / "cmrc2018_trial.json"
+    pairs = [(ex.question, ex.context) for ex in load_squad(trial)[:16]] if trial.is_file() else []
+    pairs = pairs or [
+        ("青岛自贸片区与哪家法院建立了合作？", "片区与青岛海事法院建立联动创新战略合作。")
+    ]
+    out = []
+    for q, ctx in pairs:
+        out.extend(windows(reader.tokenizer, q, [ctx])[:2])
+    return out
+
+
+@pytest.mark.slow
+def test_int8_products_cannot_saturate_on_any_cpu(graphs):
+    """The argument for CPU-independent int8 answers, held: every int8 weight of the graph is
+    7-bit (|w| <= 64), so x86 without VNNI sums uint8 x int8 pairs in 16 bits exactly
+    (255 * 64 * 2 = 32640 < 32767) and int32 accumulation over 1536 inputs cannot overflow."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(graphs["int8"].graph))
+    weights = {w.name: w for w in model.graph.initializer}
+    products = [n for n in model.graph.node if n.op_type == "MatMulInteger"]
+    assert len(products) >= 12 * 6  # every linear layer of the 12 blocks
+    for node in products:
+        if node.input[1] not in weights:
+            continue  # an activation x activation product: uint8 x uint8, widened exactly
+        w = numpy_helper.to_array(weights[node.input[1]])
+        if w.dtype == np.int8:
+            assert int(np.abs(w.astype(np.int32)).max()) <= 64, node.name
+        assert w.shape[0] * 255 * 64 < 2**31
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph", ["float", "int8"])
+def test_a_window_reads_the_same_alone_and_in_a_batch(graphs, trial_windows, graph):
+    r = graphs[graph]
+    starts, ends = r.logits(trial_windows)
+    for i, w in enumerate(trial_windows):
+        s, e = r.logits([w])
+        n = len(w.ids)
+        if graph == "int8":  # per-window activation scales: bit for bit
+            assert np.array_equal(s[0, :n], starts[i, :n]) and np.array_equal(e[0, :n], ends[i, :n])
+        else:
+            assert np.abs(s[0, :n] - starts[i, :n]).max() < 1e-3
+            assert np.abs(e[0, :n] - ends[i, :n]).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_float(graphs, trial_windows):
+    """The shipped int8 graph against the float one on fixed windows: measured correlation of
+    the logits 0.98 (median; 0.86 at worst) and best spans agreeing on 75-85 % of windows; a broken
+    quantisation (saturation, a wrong scale) falls far below."""
+    fs, fe = graphs["float"].logits(trial_windows)
+    qs, qe = graphs["int8"].logits(trial_windows)
+    corr, same = [], 0
+    for i, w in enumerate(trial_windows):
+        n = len(w.ids)
+        ctx = np.array([a >= 0 for a, _ in w.offsets])
+        corr.append(np.corrcoef(fs[i, :n][ctx], qs[i, :n][ctx])[0, 1])
+        corr.append(np.corrcoef(fe[i, :n][ctx], qe[i, :n][ctx])[0, 1])
+        best = [
+            (int(np.argmax(np.where(ctx, s[i, :n], -np.inf))),
+             int(np.argmax(np.where(ctx, e[i, :n], -np.inf))))
+            for s, e in ((fs, fe), (qs, qe))
+        ]  # fmt: skip
+        same += best[0] == best[1]
+    print(f"int8 vs float: median corr {np.median(corr):.3f}, min {min(corr):.3f}, same {same}")
+    assert np.median(corr) >= 0.97 and min(corr) >= 0.8
+    assert same >= 0.6 * len(trial_windows)
+
+
 @pytest.mark.slow
 def test_reader_reads_a_passage(reader):
     ctx = "片区与青岛海事法院建立联动创新战略合作，共同推动航运金融发展。"
@@ -188,20 +273,20 @@ def test_closed_cmrc_trial_subset_above_floor(reader):
 
 
 @pytest.mark.slow
-def test_dev_questions_with_the_reader(seed_index, runtime):
+def test_dev_questions_with_the_reader(seed_index, runtime, graph_reader):
     qa = SHARED_EVAL / "qa_dev.jsonl"
     if not qa.is_file():
         pytest.skip("dev QA not available")
     import rag
 
     rows = read_jsonl(qa)
-    s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index))
-    # measured: contains 0.80, char F1 0.78, 2 of 3 declined, answered 0.96 (README); one
-    # question's slack (0.04) for CPUs whose int8 kernels round differently
-    assert s.contains >= 0.76 and s.f1 >= 0.74 and s.median_len <= 30
+    s = score_answers(rows, lambda q: rag.answer(q, index_dir=seed_index, reader=graph_reader))
+    # measured, float (shipped) / int8: contains 0.76 / 0.80, char F1 0.80 / 0.79, 2 of 3
+    # declined, answered 0.96 (README); floors two questions under the lower graph
+    assert s.contains >= 0.68 and s.f1 >= 0.72 and s.median_len <= 30
     assert s.abstain_right >= 2 and s.answered >= 0.92
     for row in rows:
-        ans = rag.answer(row["question"], index_dir=seed_index)
+        ans = rag.answer(row["question"], index_dir=seed_index, reader=graph_reader)
         assert ans.reader != "rules"
         if ans.found:
             c = ans.citations[0]
