@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Numerals: Arabic (ASCII or full width, normalised by ``int``) and Chinese. A year is written
-# digit by digit (二〇二二), a month or a day as a number (十一, 二十三, 廿三, 卅一).
+# digit by digit (二〇二二), a month or a day as a number (十一, 二十三, 廿三, 卅一). The
+# characters and their values are Unicode's (Unihan kPrimaryNumeric: 〇 零 一…九 两 十 廿 卅;
+# ○, the circle OCR and typists put for 〇, as GB/T 15835-2011 notes it is written in years).
 _CN_DIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "两": 2}
 _TENS = {"十": 10, "廿": 20, "卅": 30}
 YEAR = r"(?:\d{4}|[〇零○一二三四五六七八九]{4})"
