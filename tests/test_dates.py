@@ -64,6 +64,14 @@ def test_numbers():
     assert number("十十") is None and number("") is None and number("abc") is None
 
 
+def test_periods_have_bounds_to_the_calendars_end():
+    import datetime as dt
+
+    assert DateRef(2024, 2, None).bounds() == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+    assert DateRef(9999, 12, None).bounds() == (dt.date(9999, 12, 1), dt.date(9999, 12, 31))
+    assert DateRef(None, 2, 3).bounds() is None
+
+
 def test_stored_dates():
     assert parse_stored("2022-08-11") == (2022, 8, 11)
     assert parse_stored("--02-29") == (None, 2, 29)  # a day without a year may be a leap day

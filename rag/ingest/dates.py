@@ -10,6 +10,7 @@ retrieval.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -120,8 +121,7 @@ class DateRef:
         first = dt.date(self.year, self.month, self.day or 1)
         if self.day is not None:
             return first, first
-        nxt = dt.date(self.year + self.month // 12, self.month % 12 + 1, 1)
-        return first, nxt - dt.timedelta(days=1)
+        return first, dt.date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
 
     @property
     def stored(self) -> str | None:
