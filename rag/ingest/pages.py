@@ -75,7 +75,7 @@ class Page:
     # the text has a character the page does not print) and its line's OCR confidence.
     source: str = "text"
     image_size: tuple[int, int] | None = None
-    pdf_page: int | None = None
+    pdf_page: int | None = None  # its index in a file of several: a PDF's page, a TIFF's frame
     boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
     confidence: np.ndarray | None = field(default=None, compare=False, repr=False)
 
