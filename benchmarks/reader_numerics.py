@@ -8,13 +8,19 @@ and so is the int32 accumulation (255 * 64 * 1536 < 2**31). Valgrind's CPU has A
 AVX-512 or VNNI, so running this script under ``valgrind --tool=none`` reads the logits a
 non-VNNI machine computes.
 
-    python benchmarks/reader_numerics.py variants DIR           # quantise the float export
-    python benchmarks/reader_numerics.py dump DIR OUT.npz [--n 24] [--graphs a,b]
-    valgrind --tool=none -q python benchmarks/reader_numerics.py dump DIR OUT_avx2.npz ...
+    python benchmarks/reader_numerics.py variants DIR    # quantise DIR/reader.onnx (an export)
+    python benchmarks/reader_numerics.py windows DIR WIN.npz [--n 12]
+    python benchmarks/reader_numerics.py dump DIR WIN.npz OUT.npz [--graphs float,u8s8_rr]
+    OPENBLAS_NUM_THREADS=1 valgrind --tool=none -q \
+        python benchmarks/reader_numerics.py dump DIR WIN.npz OUT_avx2.npz --graphs …
     python benchmarks/reader_numerics.py compare OUT.npz OUT_avx2.npz
     python benchmarks/reader_numerics.py speed DIR [--n 48]
 
-``dump`` reads a fixed set of windows (CMRC 2018 trial questions with their passages) with
+DIR is a reader export (``~/.cache/baozhi-rag/models/reader-*``, copied: the quantiser refuses
+a symlinked weights file); the int8 graph shipped before #27 is ``variants``' ``u8s8``.
+
+``windows`` saves a fixed set of windows (CMRC 2018 trial questions with their passages) as
+arrays, so a run under valgrind loads no tokenizer; ``dump`` reads them with
 each graph, every window alone and all of them in batches of 16, and saves the logits and
 best spans; ``compare`` prints, per graph, the largest logit difference between two dumps
 (two CPUs), between alone and batched, and against the float graph, and how many windows'
@@ -115,7 +121,8 @@ def save_windows(directory: Path, out: Path, n: int) -> None:
     offsets = np.full((len(wins), width, 2), -1, np.int32)
     for i, w in enumerate(wins):
         offsets[i, : len(w.ids)] = w.offsets
-    np.savez(out, **batch_arrays(wins, pad_id_of(tok)), offsets=offsets)
+    pad = pad_id_of(tok)
+    np.savez(out, **batch_arrays(wins, pad), offsets=offsets, pad_id=np.array(pad))
 
 
 def load_windows(path: Path) -> list[Window]:
@@ -131,7 +138,7 @@ def load_windows(path: Path) -> list[Window]:
 
 def dump(directory: Path, windows_file: Path, out: Path, graphs: list[str]) -> None:
     wins = load_windows(windows_file)
-    pad = 1
+    pad = int(np.load(windows_file).get("pad_id", 1))  # files written before it was kept: 1
     arrays: dict[str, np.ndarray] = {}
     for name in graphs:
         sess = onnx_session(graph_path(directory, name), threads=1)
