@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +101,8 @@ def picture_count(path: Path) -> int:
     if path.suffix.lower() in PDF_SUFFIXES:
         return pdf_page_count(path)
     try:
-        with _own_size_limit():
-            from PIL import Image
-
-            with Image.open(path) as im:
-                return max(1, int(getattr(im, "n_frames", 1)))
+        with _opened(path) as im:
+            return max(1, int(getattr(im, "n_frames", 1)))
     except Exception:  # an unreadable file: read_image says why
         return 1
 
@@ -210,15 +206,23 @@ _pillow_lock = threading.Lock()
 
 
 @contextmanager
-def _own_size_limit() -> Iterator[None]:
-    """Pillow's decompression-bomb guard off, for this package's own (MAX_PICTURE_PIXELS)."""
+def _opened(path: Path):  # type: ignore[no-untyped-def]
+    """The image file at ``path``, opened under this package's size limit instead of Pillow's
+    decompression-bomb guard; :class:`PageReadError` past :data:`MAX_PICTURE_PIXELS`."""
     from PIL import Image
 
     with _pillow_lock:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            yield
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_PICTURE_PIXELS:
+                    raise PageReadError(
+                        f"{width}x{height} pixels, larger than the "
+                        f"{MAX_PICTURE_PIXELS // 10**6} million pixels a page picture may have"
+                    )
+                yield im
         finally:
             Image.MAX_IMAGE_PIXELS = saved
 
@@ -228,17 +232,10 @@ def open_picture(path: Path, frame: int | None = None):  # type: ignore[no-untyp
     upright by its EXIF orientation, 8 bits per channel (a 16-bit or float scan stretched over
     its range), grey or RGB. Raises :class:`PageReadError` for a file that is not a readable
     image or is larger than :data:`MAX_PICTURE_PIXELS`."""
-    import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with _own_size_limit(), Image.open(path) as im:
-            width, height = im.size
-            if width * height > MAX_PICTURE_PIXELS:
-                raise PageReadError(
-                    f"{width}x{height} pixels, larger than the {MAX_PICTURE_PIXELS // 10**6} "
-                    "million pixels a page picture may have"
-                )
+        with _opened(path) as im:
             if frame:
                 im.seek(frame)
             im.load()
@@ -276,14 +273,14 @@ def reduced_picture(path: Path, max_side: int):  # type: ignore[no-untyped-def]
     from PIL import Image
 
     try:
-        with _own_size_limit(), Image.open(path) as im:
+        with _opened(path) as im:
             width, height = im.size
-            if width * height > MAX_PICTURE_PIXELS:
-                raise PageReadError(f"{path.name}: {width}x{height} pixels, too large to show")
             scale = min(1.0, max_side / max(width, height, 1))
             target = (max(1, round(width * scale)), max(1, round(height * scale)))
             im.draft("RGB", target)  # JPEG: decode at a fraction of the size
             picture = im.convert("RGB")
+    except PageReadError as exc:
+        raise PageReadError(f"{path.name}: {exc}") from exc
     except (OSError, ValueError, EOFError) as exc:
         raise PageReadError(f"{path.name}: not a readable image ({exc})") from exc
     if picture.size != target:
@@ -296,10 +293,8 @@ def shown_as_is(path: Path) -> bool:
     one-frame PNG or JPEG, upright, 8-bit grey or RGB."""
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         return False
-    from PIL import Image
-
     try:
-        with _own_size_limit(), Image.open(path) as im:
+        with _opened(path) as im:
             upright = im.getexif().get(0x0112, 1) == 1
             return upright and getattr(im, "n_frames", 1) == 1 and im.mode in ("L", "RGB")
     except Exception:
