@@ -506,8 +506,33 @@ def _clean_byline(lines: list[str]) -> str | None:
     return " ".join(" ".join(b.split()) for b in lines)
 
 
+def issue_key(page: Page) -> tuple[str | None, str | None]:
+    """The issue a page belongs to: its date and edition. Continuations link only inside an
+    issue, and the statistics segmentation weighs words with are an issue's own, so adding a
+    day's pages to an archive never changes how the pages already in it are segmented (pages
+    without a date form one issue of their own)."""
+    return (page.date, page.edition)
+
+
 def segment(pages: list[Page]) -> Segmentation:
-    """Split pages into articles and link continuations across pages."""
+    """Split pages into articles and link continuations across the pages of each issue
+    (:func:`issue_key`); articles come in the order of their first page."""
+    issues: dict[tuple[str | None, str | None], list[Page]] = {}
+    for page in pages:
+        issues.setdefault(issue_key(page), []).append(page)
+    order = {p.page_id: i for i, p in enumerate(pages)}
+    articles: list[Article] = []
+    warnings: list[str] = []
+    for issue in issues.values():
+        seg = _segment_issue(issue)
+        articles += seg.articles
+        warnings += seg.warnings
+    articles.sort(key=lambda a: order[a.parts[0].page_id])  # stable: reading order per page
+    return Segmentation(articles=articles, warnings=warnings)
+
+
+def _segment_issue(pages: list[Page]) -> Segmentation:
+    """Split the pages of one issue into articles and link continuations across them."""
     warnings: list[str] = []
     drafts_by_page: dict[str, list[_Draft]] = {}
     titles_by_page: dict[str, list[int]] = {}
