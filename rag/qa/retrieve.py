@@ -87,31 +87,24 @@ class Runtime:
     index: Index
     embedder: Embedder
     config: RetrievalConfig = field(default_factory=RetrievalConfig)
-    _idf: tuple[dict[str, float], float] | None = field(default=None, repr=False)
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
     _by_date: dict[str | None, list[int]] | None = field(default=None, repr=False)
     _starts: dict[str, list[tuple[str, int]]] | None = field(default=None, repr=False)
 
-    def idf(self) -> tuple[dict[str, float], float]:
-        """Inverse document frequency of lexical tokens (from the BM25 index), and the idf of
-        a token the archive never uses."""
-        if self._idf is None:
-            bm25 = self.index.bm25
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a lexical token over the live chunks (an unknown
+        token gets the idf of one that occurs in half a document)."""
+        hit = self._idf.get(token)
+        if hit is None:
             n = max(len(self.index.chunks), 1)
-            df = np.diff(np.asarray(bm25.scores["indptr"]))
-            idf = {
-                tok: math.log((n + 1) / (df[i] + 0.5))
-                for tok, i in bm25.vocab_dict.items()
-                if i < len(df)
-            }
-            self._idf = (idf, math.log((n + 1) / 0.5))
-        return self._idf
+            hit = self._idf[token] = math.log((n + 1) / (self.index.lexical.df(token) + 0.5))
+        return hit
 
     def weights(self, query: Query) -> dict[str, float]:
         """The question's content words with their idf; in a follow-up that fills a slot of
         the previous question (``在意大利呢？``), the words it brings count ``slot_boost`` times:
         they are what it asks about, the rest is the frame carried over."""
-        idf, unknown = self.idf()
-        out = {t: idf.get(t, unknown) for t in query.terms}
+        out = {t: self.idf(t) for t in query.terms}
         if query.resolution.kind == "ellipsis":
             own = query.asked.lower()
             boost = self.config.slot_boost
@@ -154,19 +147,33 @@ class Runtime:
         return self._starts
 
 
-_cache: dict[Path, Runtime] = {}
+_cache: dict[Path, tuple[tuple[int, int, int], Runtime]] = {}
 _cache_lock = threading.Lock()
 
 
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when an index is built, grown or merged: its manifest's file (a build
+    swaps the directory, ``rag add`` replaces the manifest). One ``stat`` per question."""
+    try:
+        st = (path / "manifest.json").stat()
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None = None) -> Runtime:
-    """Load (once per process and directory, thread-safely) the index and its model."""
+    """Load (once per process and directory, thread-safely) the index and its model; an index
+    that was rebuilt or grew since (``rag add``) is loaded again, keeping the model."""
     path = Path(index_dir) if index_dir is not None else default_index_dir()
     path = path.resolve()
+    stamp = _stamp(path)
     with _cache_lock:
-        rt = _cache.get(path)
-        if rt is None or (embedder is not None and rt.embedder is not embedder):
+        seen, rt = _cache.get(path, (None, None))
+        if rt is None or seen != stamp or (embedder is not None and rt.embedder is not embedder):
             index = load_index(path)
             name = index.manifest["model"]["name"]
+            if embedder is None:
+                embedder = rt.embedder if rt is not None and rt.embedder.name == name else None
             if embedder is None:
                 embedder = load_embedder(name)
             elif embedder.name != name:
@@ -177,7 +184,7 @@ def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None =
             settings = index.manifest.get("settings", {})
             config = RetrievalConfig.from_dict(settings.get("retrieval"))
             rt = Runtime(index=index, embedder=embedder, config=config)
-            _cache[path] = rt
+            _cache[path] = (stamp, rt)
         return rt
 
 
@@ -212,12 +219,7 @@ def start_lexical(rt: Runtime, tokens: Sequence[str], k: int) -> LexicalSearch:
 
 def _lexical(index: Index, tokens: list[str], k: int) -> list[int]:
     """The ``k`` best chunks by BM25 over the query's jieba tokens (positive scores only)."""
-    vocab = getattr(index.bm25, "vocab_dict", None) or {}
-    known = [t for t in tokens if t in vocab]
-    if not known or k <= 0:
-        return []
-    docs, scores = index.bm25.retrieve([known], k=k, show_progress=False)
-    return [int(d) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+    return index.lexical.top(tokens, k, index.tie_rank)
 
 
 def _reach(rt: Runtime, allowed: frozenset[int] | None) -> int:
@@ -245,12 +247,12 @@ def _rank_within(
     # the lexical search runs beside the dense one (FAISS releases the GIL while it searches)
     if lexical.k < reach:
         lexical = start_lexical(rt, query.tokens, reach)
-    _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach)
+    _, dense_ids = index.dense.search(qv.reshape(1, -1).astype(np.float32), reach, index.tie_rank)
     found = [int(i) for i in dense_ids[0] if i >= 0]
     if index.coded_vectors and found:
         # 8-bit codes found the candidates; the exact (memory-mapped) vectors order them
         exact = index.chunk_vectors[found] @ qv
-        found = [found[j] for j in np.argsort(-exact, kind="stable")]
+        found = [found[j] for j in np.lexsort((index.tie_rank[found], -exact))]
     dense_rank = [i for i in found if allowed is None or i in allowed]
     lexical_rank = [d for d in lexical.top(reach) if allowed is None or d in allowed]
     fused = reciprocal_rank_fusion([dense_rank, lexical_rank], cfg.rrf_k)

@@ -3,14 +3,19 @@
 An index is a directory of plain files: ``manifest.json`` (schema, model, chunking, corpus
 fingerprint, library versions, the FAISS structure and why), columnar tables of articles,
 chunks and sentences (``rag.store.tables``: integer ``.npy`` columns and UTF-8 text blobs,
-memory-mapped when loaded), ``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and a
-bm25s folder. No pickle.
+memory-mapped when loaded), ``pages.json``, float32 ``.npy`` vector arrays, a FAISS file and
+lexical postings (``rag.store.lexical``). No pickle.
 A build writes a sibling temporary directory and swaps it in, so an interrupted build leaves
 the previous index as it was. Vectors of texts that did not change are reused.
+
+Those files form the base segment; ``rag add`` (``rag.store.grow``) writes a day's pages as a
+further segment under ``segments/`` and lists it in the manifest, and the index is loaded as
+the live rows of all segments (``rag.store.segments``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexMissingError
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from rag.ingest.articles import Article, page_numbers, segment
 from rag.ingest.chunks import (
     MAX_CHUNK_CHARS,
@@ -41,7 +46,9 @@ from rag.ingest.chunks import (
 from rag.ingest.pages import Page, read_pages
 from rag.ingest.tokenize import tokenize
 from rag.models.embed import Embedder
+from rag.store.lexical import Postings
 from rag.store.pictures import write_pictures
+from rag.store.segments import Segment, combine
 from rag.store.tables import (
     ArticleTable,
     ChunkTable,
@@ -52,7 +59,8 @@ from rag.store.tables import (
     write_tables,
 )
 
-SCHEMA_VERSION = 2  # 2: columnar tables (rag.store.tables) instead of JSON lists
+SCHEMA_VERSION = 3  # 2: columnar tables (rag.store.tables); 3: lexical postings, segments
+REUSABLE_SCHEMAS = (2, 3)  # whose vectors a build may copy instead of embedding again
 INDEX_ENV = "RAG_INDEX_DIR"
 HNSW_THRESHOLD = 50_000  # chunks; above this the dense index is HNSW instead of exact
 SQ8_THRESHOLD = 2_000_000  # chunks; above this the HNSW graph holds 8-bit codes (dense_plan)
@@ -96,6 +104,7 @@ class PageInfo:
     edition: str | None
     number: int | None
     warnings: tuple[str, ...]
+    path: str | None = None  # where the page file stood when read (``rag add`` re-reads it)
 
 
 @dataclass
@@ -147,12 +156,13 @@ class Index:
     sentences: SentenceTable
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
-    dense: Any  # faiss.Index
-    bm25: Any  # bm25s.BM25
+    dense: Any  # faiss.Index, or SegmentedDense over the segments' indexes
+    lexical: Any  # rag.store.lexical.Lexical (BM25 over the live chunks)
     article_sentences: dict[str, range] = field(default_factory=dict)
     sentence_chunk: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     chunk_article: Sequence[str] = field(default_factory=list)  # article id of each chunk
     coded_vectors: bool = False  # the dense index holds 8-bit codes: rerank with exact vectors
+    _tie_rank: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.sentences, SentenceTable) or not isinstance(self.chunks, ChunkTable):
@@ -165,7 +175,38 @@ class Index:
         self.article_sentences = self.sentences.article_ranges()
         self.sentence_chunk = self.chunks.first_chunk_of_sentences(len(self.sentences))
         self.chunk_article = CodeView(self.chunks.article_codes(), self.chunks.article_ids)
-        self.coded_vectors = type(self.dense).__name__ == "IndexHNSWSQ"
+        self.coded_vectors = bool(getattr(self.dense, "coded", False)) or (
+            type(self.dense).__name__ == "IndexHNSWSQ"
+        )
+
+    @property
+    def tie_rank(self) -> np.ndarray:
+        """Each chunk's place when chunks are ordered by what they are (article id, part,
+        start), not by where they stand in the index: ties in a search go to the lower rank,
+        so an index grown by ``rag add`` breaks them as a full build of the same pages does."""
+        if self._tie_rank is None:
+            names = self.chunks.article_ids
+            by_name = np.empty(len(names), dtype=np.int64)
+            by_name[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(
+                len(names)
+            )
+            cols = self.chunks.columns
+            order = np.lexsort(
+                (
+                    np.asarray(cols["start"]),
+                    np.asarray(cols["part"]),
+                    by_name[np.asarray(cols["article"])],
+                )
+            )
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            self._tie_rank = rank
+        return self._tie_rank
+
+    @property
+    def generation(self) -> int:
+        """How many times pages were added to or removed from this index since its build."""
+        return int(self.manifest.get("generation", 0))
 
 
 # ----------------------------------------------------------------------------- serialisation
@@ -179,7 +220,7 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch"):
+    for pkg in ("numpy", "faiss-cpu", "jieba", "sentence-transformers", "torch"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -202,23 +243,38 @@ def _key(text: str) -> str:
 def _previous_vectors(
     index_dir: Path, model_name: str, dim: int
 ) -> dict[str, tuple[np.ndarray, int]]:
-    """Rows of the current index's (memory-mapped) vectors by text hash, when it was built by
-    the same model: a rebuild copies them instead of embedding their texts again."""
+    """Rows of the current index's (memory-mapped) vectors by text hash, in every segment,
+    when it was built by the same model: a rebuild copies them instead of embedding their
+    texts again."""
     try:
         manifest = _read_json(index_dir / "manifest.json")
-        if manifest.get("schema_version") != SCHEMA_VERSION:
+        if manifest.get("schema_version") not in REUSABLE_SCHEMAS:
             return {}
         if manifest.get("model", {}).get("name") != model_name:
             return {}
-        keys = _read_json(index_dir / "vector_keys.json")
-        chunk = _load_vectors(index_dir / "chunk_vectors.npy")
-        sent = _load_vectors(index_dir / "sentence_vectors.npy")
+        names = segment_names(manifest)
     except (OSError, ValueError, KeyError):
         return {}
-    n = len(chunk)
-    if len(keys) != n + len(sent) or chunk.shape[1:] != (dim,) or sent.shape[1:] != (dim,):
-        return {}
-    return {k: (chunk, i) if i < n else (sent, i - n) for i, k in enumerate(keys)}
+    out: dict[str, tuple[np.ndarray, int]] = {}
+    for name in names:
+        try:
+            where = index_dir / name
+            keys = _read_json(where / "vector_keys.json")
+            chunk = _load_vectors(where / "chunk_vectors.npy")
+            sent = _load_vectors(where / "sentence_vectors.npy")
+        except (OSError, ValueError, KeyError):
+            continue
+        n = len(chunk)
+        if len(keys) != n + len(sent) or chunk.shape[1:] != (dim,) or sent.shape[1:] != (dim,):
+            continue
+        out.update({k: (chunk, i) if i < n else (sent, i - n) for i, k in enumerate(keys)})
+    return out
+
+
+def segment_names(manifest: dict) -> list[str]:
+    """The segment directories of an index, relative to it: the base (``.``) a build wrote,
+    then the ones ``rag add`` wrote, in order."""
+    return [str(s["name"]) for s in manifest.get("segments", [{"name": "."}])]
 
 
 def _load_vectors(path: Path) -> np.ndarray:
@@ -298,12 +354,9 @@ def _dense_index(vectors: np.ndarray, plan: dict | None = None):  # type: ignore
     return index
 
 
-def _bm25(token_lists: list[list[str]]):  # type: ignore[no-untyped-def]
-    import bm25s
-
-    retriever = bm25s.BM25()
-    retriever.index(token_lists, show_progress=False)
-    return retriever
+def lexical_tokens(chunks: Sequence[Chunk], articles: Any) -> list[list[str]]:
+    """What the lexical side indexes of each chunk: its article's headline and its text."""
+    return [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
 
 
 def build_index(
@@ -323,7 +376,7 @@ def build_index(
     recorded in the manifest (``rag build`` records the retrieval settings).
     """
     t0 = time.perf_counter()
-    with _staging(index_dir) as staging:
+    with write_lock(index_dir), _staging(index_dir) as staging:
         report = _build(pages_dir, index_dir, staging, embedder, full, progress, read, settings)
     report.seconds = time.perf_counter() - t0
     return report
@@ -432,7 +485,10 @@ def _manifest(pages: list[Page], report: BuildReport, embedder: Embedder, settin
             "max_sentence_chars": MAX_SENTENCE_CHARS,
             "embedded_text": "headline + newline + chunk",
         },
-        "lexical": {"tokenizer": TOKENIZER, "scorer": "bm25s (lucene BM25, k1=1.5, b=0.75)"},
+        "lexical": {
+            "tokenizer": TOKENIZER,
+            "scorer": "Lucene BM25 (k1=1.5, b=0.75) over term-frequency postings",
+        },
         "dense": report.dense,
         "settings": settings,
         "corpus_fingerprint": _key("".join(sorted(p.page_id + _page_hash(p) for p in pages))),
@@ -443,6 +499,8 @@ def _manifest(pages: list[Page], report: BuildReport, embedder: Embedder, settin
             "sentences": report.sentences,
         },
         "dates": sorted({p.date for p in pages if p.date}),
+        "generation": 0,
+        "segments": [{"name": "."}],
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _library_versions(),
         "warnings": report.warnings,
@@ -465,34 +523,107 @@ def _write_files(
     sent_vecs: np.ndarray,
     keys: list[str],
 ) -> None:
-    import faiss
-
-    write_json(
-        tmp / "pages.json",
-        [
-            asdict(
-                PageInfo(
-                    p.page_id,
-                    Path(p.path).name,
-                    _page_hash(p),
-                    p.date,
-                    p.edition,
-                    numbers.get(p.page_id, p.number),
-                    p.warnings,
-                )
-            )
-            for p in pages
-        ],
-    )
-    write_tables(tmp, articles, chunks, sentences, [p.page_id for p in pages])
-    write_json(tmp / "vector_keys.json", keys)
-    # chunk_vectors.npy and sentence_vectors.npy were written while embedding
-    faiss.write_index(_dense_index(chunk_vecs, manifest["dense"]), str(tmp / "chunks.faiss"))
-    tokens = [tokenize(f"{articles[c.article_id].headline or ''} {c.text}") for c in chunks]
-    _bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
+    infos = page_infos(pages, numbers)
+    write_segment(tmp, infos, articles, chunks, sentences, chunk_vecs, keys, manifest["dense"])
     (tmp / ".gitkeep").touch()
     # the manifest last: a directory without one is never a finished index
     write_json(tmp / "manifest.json", manifest)
+
+
+def page_infos(pages: Sequence[Page], numbers: dict[str, int | None]) -> list[PageInfo]:
+    """What the index keeps of each page."""
+    return [
+        PageInfo(
+            p.page_id,
+            Path(p.path).name,
+            _page_hash(p),
+            p.date,
+            p.edition,
+            numbers.get(p.page_id, p.number),
+            p.warnings,
+            str(Path(p.path).resolve()),
+        )
+        for p in pages
+    ]
+
+
+def write_segment(
+    where: Path,
+    pages: Sequence[PageInfo],
+    articles: dict[str, Article],
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sentence],
+    chunk_vecs: np.ndarray,
+    keys: list[str],
+    plan: dict,
+) -> None:
+    """Write one segment's files into ``where`` (its vectors were written while embedding):
+    pages, tables, vector keys, the dense index of ``plan`` and the lexical postings."""
+    import faiss
+
+    write_json(where / "pages.json", [asdict(p) for p in pages])
+    write_tables(where, articles, chunks, sentences, [p.page_id for p in pages])
+    write_json(where / "vector_keys.json", keys)
+    faiss.write_index(_dense_index(chunk_vecs, plan), str(where / "chunks.faiss"))
+    Postings.of(lexical_tokens(chunks, articles)).save(where)
+
+
+_held: set[Path] = set()
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock for the block: one build, add or merge at a time.
+
+    The lock is an advisory ``flock`` on ``.<name>.lock`` beside the index directory (the
+    directory itself is swapped by builds); the kernel releases it when its holder dies, even
+    by ``kill -9``. A second writer gets :class:`IndexBusyError` at once, naming the holder.
+    """
+    index_dir = index_dir.resolve()
+    if index_dir in _held:  # this process holds it already (a build that grows)
+        yield
+        return
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = index_dir.parent / f".{index_dir.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            raise IndexBusyError(
+                f"the index at {index_dir} is being written by another process (pid {holder}); "
+                "wait for that build or add to finish, then try again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _held.add(index_dir)
+        try:
+            yield
+        finally:
+            _held.discard(index_dir)
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, ensure_ascii=False))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 @contextmanager
@@ -564,55 +695,91 @@ def check_manifest(index_dir: Path, model_name: str | None = None) -> dict:
     return manifest
 
 
-def load_index(index_dir: Path, model_name: str | None = None) -> Index:
-    """Load an index directory written by :func:`build_index`."""
-    import bm25s
+def load_segment(
+    where: Path,
+    dim: int,
+    dead_articles: Sequence[str] = (),
+    dead_pages: Sequence[str] = (),
+) -> Segment:
+    """Load one segment's files (memory-mapped); ``ValueError``/``OSError`` when damaged."""
     import faiss
 
-    manifest = check_manifest(index_dir, model_name)
-    hint = BUILD_HINT.format(path=index_dir) + " --full"
-    try:
-        pages = {
-            d["page_id"]: PageInfo(**{**d, "warnings": tuple(d["warnings"])})
-            for d in _read_json(index_dir / "pages.json")
-        }
-        ids = _read_json(index_dir / "tables.json")
-        articles = ArticleTable.load(index_dir)
-        chunks = ChunkTable.load(index_dir, ids["articles"], ids["pages"])
-        sentences = SentenceTable.load(index_dir, ids["articles"], ids["pages"])
-        # memory-mapped: a large archive's vectors are paged in as questions touch them
-        chunk_vecs = _load_vectors(index_dir / "chunk_vectors.npy")
-        sent_vecs = _load_vectors(index_dir / "sentence_vectors.npy")
-        # memory-mapped, read-only: the graph and its vectors are paged in as searches go
-        dense = faiss.read_index(str(index_dir / "chunks.faiss"), faiss.IO_FLAG_MMAP_IFC)
-        bm25 = bm25s.BM25.load(
-            str(index_dir / "bm25"), allow_pickle=False, show_progress=False, mmap=True
-        )
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexMismatchError(
-            f"index at {index_dir} is damaged ({exc}); rebuild: {hint}"
-        ) from exc
-    dim = manifest["model"]["dimension"]
+    pages = [
+        PageInfo(**{**d, "warnings": tuple(d["warnings"])})
+        for d in _read_json(where / "pages.json")
+    ]
+    ids = _read_json(where / "tables.json")
+    articles = ArticleTable.load(where)
+    chunks = ChunkTable.load(where, ids["articles"], ids["pages"])
+    sentences = SentenceTable.load(where, ids["articles"], ids["pages"])
+    # memory-mapped: a large archive's vectors are paged in as questions touch them
+    chunk_vecs = _load_vectors(where / "chunk_vectors.npy")
+    sent_vecs = _load_vectors(where / "sentence_vectors.npy")
+    # memory-mapped, read-only: the graph and its vectors are paged in as searches go
+    dense = faiss.read_index(str(where / "chunks.faiss"), faiss.IO_FLAG_MMAP_IFC)
+    postings = Postings.load(where)
     if (
         len(chunks) != len(chunk_vecs)
         or len(sentences) != len(sent_vecs)
         or dense.ntotal != len(chunks)
+        or len(postings.lengths) != len(chunks)
         or (len(chunk_vecs) and chunk_vecs.shape[1] != dim)
     ):
-        raise IndexMismatchError(f"index at {index_dir} is inconsistent; rebuild: {hint}")
+        raise ValueError(f"the files of {where} do not agree with each other")
     if hasattr(dense, "hnsw"):
-        dense.hnsw.efSearch = int(
-            manifest.get("dense", {}).get("efSearch", ef_search(dense.ntotal))
-        )
+        dense.hnsw.efSearch = ef_search(dense.ntotal)
+    return Segment(
+        where,
+        pages,
+        articles,
+        chunks,
+        sentences,
+        chunk_vecs,
+        sent_vecs,
+        dense,
+        postings,
+        frozenset(dead_articles),
+        frozenset(dead_pages),
+    )
+
+
+def load_index(
+    index_dir: Path, model_name: str | None = None, manifest: dict | None = None
+) -> Index:
+    """Load an index directory written by :func:`build_index` (and grown by ``rag add``);
+    ``manifest``: load as that manifest says, not as the one on disk does (``rag add``
+    checks a new manifest this way before it writes it)."""
+    manifest = manifest or check_manifest(index_dir, model_name)
+    hint = BUILD_HINT.format(path=index_dir) + " --full"
+    dim = manifest["model"]["dimension"]
+    try:
+        segments = [
+            load_segment(
+                index_dir / str(entry["name"]),
+                dim,
+                entry.get("dead_articles", ()),
+                entry.get("dead_pages", ()),
+            )
+            for entry in manifest.get("segments", [{"name": "."}])
+        ]
+        if segments and hasattr(segments[0].dense, "hnsw"):
+            segments[0].dense.hnsw.efSearch = int(
+                manifest.get("dense", {}).get("efSearch", ef_search(segments[0].dense.ntotal))
+            )
+        whole = combine(segments)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexMismatchError(
+            f"index at {index_dir} is damaged ({exc}); rebuild: {hint}"
+        ) from exc
     return Index(
         path=index_dir,
         manifest=manifest,
-        pages=pages,
-        articles=articles,
-        chunks=chunks,
-        sentences=sentences,
-        chunk_vectors=chunk_vecs,
-        sentence_vectors=sent_vecs,
-        dense=dense,
-        bm25=bm25,
+        pages=whole.pages,
+        articles=whole.articles,
+        chunks=whole.chunks,
+        sentences=whole.sentences,
+        chunk_vectors=whole.chunk_vectors,
+        sentence_vectors=whole.sentence_vectors,
+        dense=whole.dense,
+        lexical=whole.lexical,
     )
