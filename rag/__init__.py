@@ -13,6 +13,7 @@ from rag.qa.config import AnswerConfig, RetrievalConfig
 from rag.qa.locate import page_image
 from rag.qa.records import Answer, Box, Citation, Hit
 from rag.qa.retrieve import archive_summary, get_article, retrieve
+from rag.store.grow import GrowReport, add_pages, merge_index
 from rag.store.index import BuildReport, build_index
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Box",
     "BuildReport",
     "Citation",
+    "GrowReport",
     "Hit",
     "IndexMismatchError",
     "IndexMissingError",
@@ -31,10 +33,12 @@ __all__ = [
     "Part",
     "RagError",
     "RetrievalConfig",
+    "add_pages",
     "answer",
     "archive_summary",
     "build_index",
     "get_article",
+    "merge_index",
     "page_image",
     "retrieve",
 ]

@@ -34,9 +34,15 @@ def _progress():  # type: ignore[no-untyped-def]
 def cmd_build(args: argparse.Namespace) -> int:
     from rag.models.embed import load_embedder
     from rag.qa.config import settings_record
-    from rag.store.index import build_index, default_index_dir
+    from rag.store.grow import build_or_grow, merge_index
+    from rag.store.index import default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
+    if args.merge:
+        merged = merge_index(index_dir, progress=_progress())
+        print(f"index: {index_dir.resolve()} (segments merged)")
+        print("\n".join(merged.lines()))
+        return 0
     settings = settings_record()
     embedder = load_embedder(args.model)
     progress = _progress()
@@ -48,7 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         ray_embedder = RayEmbedder(embedder, args.ray, args.ray_actors, args.batch_size)
         ray_embedder.progress = partial(progress, "embedding")  # as vectors arrive
-        report = build_index(
+        report = build_or_grow(
             Path(args.pages),
             index_dir,
             ray_embedder,
@@ -58,10 +64,31 @@ def cmd_build(args: argparse.Namespace) -> int:
             settings=settings,
         )
     else:
-        report = build_index(
+        report = build_or_grow(
             Path(args.pages), index_dir, embedder, args.full, progress, settings=settings
         )
     print(f"index: {index_dir.resolve()}" + (f" (built on Ray: {args.ray})" if args.ray else ""))
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from rag.models.embed import load_embedder
+    from rag.store.grow import add_pages
+    from rag.store.index import check_manifest, default_index_dir
+
+    index_dir = Path(args.index) if args.index else default_index_dir()
+    if not args.pages and not args.remove:
+        raise ValueError("name page files to add, or --remove PAGE_ID")
+    model = check_manifest(index_dir)["model"]["name"]  # the model the index was built with
+    report = add_pages(
+        [Path(p) for p in args.pages],
+        index_dir,
+        load_embedder(model),
+        remove=args.remove,
+        progress=_progress(),
+    )
+    print(f"index: {index_dir.resolve()}")
     print("\n".join(report.lines()))
     return 0
 
@@ -240,7 +267,22 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--ray-actors", type=int, default=2, help="embedding actors (--ray)")
     b.add_argument("--batch-size", type=int, default=64, help="texts per actor call (--ray)")
+    b.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge the segments 'rag add' wrote into one (deleted pages dropped); reads and "
+        "embeds nothing",
+    )
     b.set_defaults(func=cmd_build)
+
+    g = sub.add_parser(
+        "add",
+        help="add a day's page files to the index (or replace pages), without a rebuild",
+    )
+    g.add_argument("pages", nargs="*", help="page files (.txt, .pdf, images)")
+    g.add_argument("--index", help="index directory (default $RAG_INDEX_DIR or index/)")
+    g.add_argument("--remove", nargs="+", default=[], metavar="PAGE_ID", help="page ids to remove")
+    g.set_defaults(func=cmd_add)
 
     s = sub.add_parser("eval-segmentation", help="score article segmentation against gold")
     s.add_argument("gold", help="gold file in articles.jsonl format")

@@ -21,3 +21,7 @@ class IndexMismatchError(RagError):
 
 class PageReadError(RagError):
     """A page file cannot be read as text."""
+
+
+class IndexBusyError(RagError):
+    """Another process is writing the index (a build, an add or a merge holds its lock)."""

@@ -615,12 +615,32 @@ def read_pages(
 
     ``mapper(read, jobs, progress)`` may run the reads elsewhere (Ray tasks); results in order.
     ``progress("pages", done, total)`` is told of every page read."""
-    manifest, manifest_warnings = load_manifest(folder)
+    return read_files(page_files(folder), mapper, progress, stems_from=page_files(folder))
+
+
+def read_files(
+    files: list[Path],
+    mapper: PageMapper | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    stems_from: list[Path] | None = None,
+) -> list[Page]:
+    """Read the page files ``files`` (in this order), each with the metadata of its folder's
+    ``pages.json``; page ids are named as :func:`read_pages` names them when reading the whole
+    folder (``stems_from``: the files of the folders; by default what is in them now)."""
     jobs: list[tuple] = []
-    files = page_files(folder)
-    stems = page_stems(files)
+    warned: list[str] = []
+    folders: dict[Path, tuple[dict[str, dict], dict[Path, str]]] = {}
     for p in files:
-        stem = stems[p]
+        if p.parent not in folders:
+            manifest, manifest_warnings = load_manifest(p.parent)
+            warned += manifest_warnings
+            siblings = stems_from if stems_from is not None else _siblings(p.parent)
+            folders[p.parent] = (
+                manifest,
+                page_stems([f for f in siblings if f.parent == p.parent]),
+            )
+        manifest, stems = folders[p.parent]
+        stem = stems.get(p, p.stem)
         if p.suffix.lower() in TEXT_SUFFIXES:
             jobs.append((p, manifest.get(stem), None, 1, stem))
             continue
@@ -647,7 +667,14 @@ def read_pages(
                 each("pages", len(pages), len(jobs))
     if progress and not each:
         progress("pages", len(pages), len(pages))
-    if manifest_warnings and pages:
+    if warned and pages:
         first = pages[0]
-        pages[0] = Page(**{**first.__dict__, "warnings": first.warnings + tuple(manifest_warnings)})
+        pages[0] = Page(**{**first.__dict__, "warnings": first.warnings + tuple(warned)})
     return pages
+
+
+def _siblings(folder: Path) -> list[Path]:
+    try:
+        return page_files(folder)
+    except PageReadError:
+        return []

@@ -105,27 +105,75 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _records(index_dir: Path) -> dict[str, dict]:
+def _own_records(where: Path) -> dict[str, dict]:
     try:
-        data = json.loads((index_dir / PICTURES_FILE).read_text(encoding="utf-8"))
+        data = json.loads((where / PICTURES_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
+def _records(index_dir: Path) -> dict[str, dict]:
+    """The pictures of the live pages of every segment of an index (``rag.store.segments``),
+    their files named relative to the index directory."""
+    try:
+        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+        entries = manifest.get("segments") or [{"name": "."}]
+    except (OSError, ValueError, AttributeError):
+        entries = [{"name": "."}]
+    out: dict[str, dict] = {}
+    for entry in entries:
+        name = str(entry.get("name", "."))
+        dead = set(entry.get("dead_pages", ()))
+        for page_id in dead:
+            out.pop(page_id, None)
+        for page_id, rec in _own_records(index_dir / name).items():
+            if page_id in dead:
+                continue
+            if name != ".":
+                rec = {
+                    **rec,
+                    "image": f"{name}/{rec['image']}",
+                    "geometry": f"{name}/{rec['geometry']}",
+                }
+            out[page_id] = rec
+    return out
+
+
+def merge_pictures(staging: Path, index_dir: Path) -> None:
+    """Write the pictures of every live page of the index at ``index_dir`` into ``staging``
+    as one segment's (linked, not copied, where the file system allows)."""
+    recs = _records(index_dir)
+    if not recs:
+        return
+    (staging / IMAGES).mkdir(exist_ok=True)
+    (staging / GEOMETRY).mkdir(exist_ok=True)
+    out: dict[str, dict] = {}
+    for n, (page_id, rec) in enumerate(recs.items()):
+        image = f"{IMAGES}/{n:06d}{Path(rec['image']).suffix}"
+        geometry = f"{GEOMETRY}/{n:06d}.npz"
+        try:
+            _link_or_copy(index_dir / rec["image"], staging / image)
+            _link_or_copy(index_dir / rec["geometry"], staging / geometry)
+        except OSError:
+            continue
+        out[page_id] = {**rec, "image": image, "geometry": geometry}
+    (staging / PICTURES_FILE).write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+
+
 @lru_cache(maxsize=8)
-def _cached_records(index_dir: str, stamp: float) -> dict[str, dict]:
+def _cached_records(index_dir: str, stamp: tuple[int, int]) -> dict[str, dict]:
     return _records(Path(index_dir))
 
 
 def records(index_dir: Path) -> dict[str, dict]:
-    """``pictures.json`` of an index (re-read when the index is rebuilt)."""
-    path = index_dir / PICTURES_FILE
+    """The page pictures of an index by page id (re-read when the index changes)."""
+    path = index_dir / "manifest.json"
     try:
-        stamp = path.stat().st_mtime
+        st = path.stat()
     except OSError:
         return {}
-    return _cached_records(str(index_dir), stamp)
+    return _cached_records(str(index_dir), (st.st_mtime_ns, st.st_ino))
 
 
 def page_image(index_dir: Path, page_id: str) -> Path:
