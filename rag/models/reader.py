@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.batching import BatchQueue
 from rag.models.files import (
     load_tokenizer,
     model_cache_dir,
@@ -235,6 +236,10 @@ def decode(
 # ----------------------------------------------------------------------------- ONNX reader
 
 
+RUN_WINDOWS = 16  # windows per ONNX run
+QUEUE_WINDOWS = 64  # windows of concurrent questions taken into one batch at most
+
+
 class OnnxReader:
     """Reads with an ONNX export of a Hugging Face extractive-QA model (``reader_model``).
 
@@ -262,6 +267,10 @@ class OnnxReader:
         self.pad_id = pad_id_of(self.tokenizer)
         self.session = onnx_session(graph, threads, fix=f"delete {export_dir} to export it again")
         self.inputs = {i.name for i in self.session.get_inputs()}
+        # windows of questions asked at the same time (from several threads) are read together
+        self.queue: BatchQueue[Window, tuple[np.ndarray, np.ndarray]] = BatchQueue(
+            self._read_windows, QUEUE_WINDOWS, f"reader-{self.name}"
+        )
         log.debug("reader %s answers with %s", self.name, graph)
 
     def _run(self, batch: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -284,17 +293,24 @@ class OnnxReader:
             end[i, : len(w.ids)] = e[0]
         return start, end
 
-    def read(
-        self, question: str, contexts: Sequence[str], top: int = 5, batch_size: int = 16
-    ) -> list[Span]:
-        """Best spans over all ``contexts`` (windows batched), best first."""
-        wins = windows(self.tokenizer, question, contexts)
-        spans: list[Span] = []
-        for at in range(0, len(wins), batch_size):
-            chunk = wins[at : at + batch_size]
+    def _read_windows(self, wins: list[Window]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Start and end logits of each window (unpadded), read in runs of ``RUN_WINDOWS``."""
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for at in range(0, len(wins), RUN_WINDOWS):
+            chunk = wins[at : at + RUN_WINDOWS]
             starts, ends = self.logits(chunk)
             for w, s, e in zip(chunk, starts, ends, strict=True):
-                spans.extend(decode(s, e, w, contexts[w.context], top=top))
+                out.append((s[: len(w.ids)], e[: len(w.ids)]))
+        return out
+
+    def read(self, question: str, contexts: Sequence[str], top: int = 5) -> list[Span]:
+        """Best spans over all ``contexts``, best first. The windows go through the reader's
+        batching queue: read with those of questions asked at the same time, with the same
+        logits as alone."""
+        wins = windows(self.tokenizer, question, contexts)
+        spans: list[Span] = []
+        for w, (s, e) in zip(wins, self.queue(wins), strict=True):
+            spans.extend(decode(s, e, w, contexts[w.context], top=top))
         spans.sort(key=lambda x: -x.ranked)
         return spans[:top] if top else spans
 
