@@ -286,3 +286,31 @@ def test_rag_build_grows_when_few_pages_changed(embedder, tmp_path):
     build_index(pages, full, embedder)
     questions = _questions(full)[:12]
     assert _seen(idx, questions) == _seen(full, questions)
+
+
+def test_lexical_weights_over_segments_equal_one_segment_of_the_same_documents():
+    import random
+
+    import numpy as np
+
+    from rag.store.lexical import Lexical, Postings
+
+    rng = random.Random(3)
+    words = [f"词{i}" for i in range(40)]
+    docs = [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(300)]
+    dead = set(rng.sample(range(200), 25))  # deleted documents of the first segment
+    live = [d for i, d in enumerate(docs) if i not in dead]
+    whole = Lexical([(Postings.of(live), None, 0)])
+    rows = np.full(200, -1, dtype=np.int64)
+    kept = [i for i in range(200) if i not in dead]
+    rows[kept] = np.arange(len(kept))
+    parts = [(Postings.of(docs[:200]), rows, 0), (Postings.of(docs[200:]), None, len(kept))]
+    split = Lexical(parts)
+    merged = Lexical([(Postings.merged(parts), None, 0)])
+    assert split.n == whole.n == merged.n == len(live)
+    for _ in range(30):
+        query = [rng.choice(words) for _ in range(rng.randint(1, 5))]
+        a, b, c = whole.scores(query), split.scores(query), merged.scores(query)
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+        assert whole.top(query, 7) == split.top(query, 7) == merged.top(query, 7)
+        assert all(whole.df(t) == split.df(t) for t in query)

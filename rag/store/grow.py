@@ -52,6 +52,7 @@ from rag.store.index import (
     write_lock,
     write_segment,
 )
+from rag.store.lexical import Postings
 from rag.store.pictures import merge_pictures, write_pictures
 from rag.store.tables import write_json
 
@@ -406,6 +407,7 @@ def merge_index(
                 chunk_vecs,
                 keys,
                 plan,
+                Postings.merged([(p.postings, p.rows, p.offset) for p in index.lexical.parts]),
             )
             merge_pictures(staging, index_dir)
             (staging / ".gitkeep").touch()

@@ -556,16 +556,18 @@ def write_segment(
     chunk_vecs: np.ndarray,
     keys: list[str],
     plan: dict,
+    postings: Postings | None = None,
 ) -> None:
     """Write one segment's files into ``where`` (its vectors were written while embedding):
-    pages, tables, vector keys, the dense index of ``plan`` and the lexical postings."""
+    pages, tables, vector keys, the dense index of ``plan`` and the lexical postings (made
+    from the chunks unless given)."""
     import faiss
 
     write_json(where / "pages.json", [asdict(p) for p in pages])
     write_tables(where, articles, chunks, sentences, [p.page_id for p in pages])
     write_json(where / "vector_keys.json", keys)
     faiss.write_index(_dense_index(chunk_vecs, plan), str(where / "chunks.faiss"))
-    Postings.of(lexical_tokens(chunks, articles)).save(where)
+    (postings or Postings.of(lexical_tokens(chunks, articles))).save(where)
 
 
 _held: set[Path] = set()

@@ -76,6 +76,44 @@ class Postings:
             np.asarray(lengths, dtype=np.int32),
         )
 
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[Postings, np.ndarray | None, int]]) -> Postings:
+        """One segment's postings from several (``(postings, rows, offset)`` as
+        :class:`Lexical` takes them): live documents only, numbered as the index numbers
+        them. Nothing is tokenised again; scores equal those over the parts."""
+        vocab: dict[str, int] = {}
+        terms: list[np.ndarray] = []
+        docs: list[np.ndarray] = []
+        tfs: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        for post, rows, offset in parts:
+            words = [""] * len(post.vocab)
+            for w, i in post.vocab.items():
+                words[i] = w
+            tmap = np.asarray([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int64)
+            indptr = np.asarray(post.indptr)
+            local_terms = np.repeat(np.arange(len(words), dtype=np.int64), np.diff(indptr))
+            local_docs = np.asarray(post.docs).astype(np.int64)
+            ids = local_docs + offset if rows is None else np.asarray(rows)[local_docs]
+            live = ids >= 0
+            terms.append(tmap[local_terms[live]])
+            docs.append(ids[live])
+            tfs.append(np.asarray(post.tf)[live])
+            own = np.asarray(post.lengths)
+            lengths.append(own if rows is None else own[np.asarray(rows) >= 0])
+        t = np.concatenate(terms) if terms else np.zeros(0, np.int64)
+        d = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+        order = np.lexsort((d, t))
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(t, minlength=len(vocab)), out=indptr[1:])
+        return cls(
+            vocab,
+            indptr,
+            d[order].astype(np.int32),
+            (np.concatenate(tfs) if tfs else np.zeros(0, np.float32))[order],
+            np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, np.int32),
+        )
+
     def save(self, directory: Path) -> None:
         words = [""] * len(self.vocab)
         for w, i in self.vocab.items():
