@@ -171,6 +171,10 @@ def test_a_running_runtime_sees_added_pages_without_a_restart(embedder, tmp_path
         shutil.copy(f, pages)
     build_index(pages, idx, embedder)
     first = get_runtime(idx, embedder)
+    from ui.__main__ import _PageLabels
+
+    labels = _PageLabels(idx)  # how the chat page names pages
+    assert set(labels) == {f.stem for f in issues[0]}
     late = issues[-1]
     for f in late:
         shutil.copy(f, pages)
@@ -181,6 +185,7 @@ def test_a_running_runtime_sees_added_pages_without_a_restart(embedder, tmp_path
     hits = rag.retrieve(now.index.sentences[len(now.index.sentences) - 1].text, index_dir=idx)
     assert hits[0].page in {f.stem for f in late}
     assert get_runtime(idx) is now  # nothing changed: nothing loaded again
+    assert {f.stem for f in late} <= set(labels)  # the page being served names them too
 
 
 def test_add_refuses_bad_input_and_keeps_the_index(grown, embedder, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -17,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
         "--index", default=None, help="index directory (default $RAG_INDEX_DIR or index/)"
     )
     p.add_argument("--share", action="store_true", help="also open a public share link")
-    p.add_argument("--concurrency", type=int, default=4, help="questions answered at once")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="questions answered at once (they share the reader's batches; default 32)",
+    )
     p.add_argument(
         "--reader",
         default=None,
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     service = ChatService(
         answer_fn=answer_fn,
         article_fn=partial(rag.get_article, index_dir=index_dir),
-        page_labels=_page_labels(index_dir),
+        page_labels=_PageLabels(index_dir),
         image_fn=partial(rag.page_image, index_dir=index_dir),
         article_boxes_fn=partial(article_boxes, index_dir=index_dir),
     )
@@ -79,19 +85,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _page_labels(index_dir: Path | None) -> dict[str, str]:
-    """How a reader names each page (``9月3日 第1版``), by page id."""
-    from rag.ingest.dates import format_date
-    from rag.qa.records import page_label
-    from rag.qa.retrieve import get_runtime
+class _PageLabels(Mapping[str, str]):
+    """How a reader names each page (``9月3日 第1版``), by page id, for the index as it is now:
+    pages added while the page is served (``rag add``) are named too."""
 
-    pages = get_runtime(index_dir).index.pages.values()
-    return {
-        p.page_id: " ".join(
-            x for x in (format_date(p.date), page_label(p.page_id, p.number, p.edition)) if x
-        )
-        for p in pages
-    }
+    def __init__(self, index_dir: Path | None) -> None:
+        self.index_dir = index_dir
+        self._made: tuple[object, dict[str, str]] | None = None
+
+    def _labels(self) -> dict[str, str]:
+        from rag.ingest.dates import format_date
+        from rag.qa.records import page_label
+        from rag.qa.retrieve import get_runtime
+
+        index = get_runtime(self.index_dir).index
+        if self._made is None or self._made[0] is not index:
+            labels = {
+                p.page_id: " ".join(
+                    x
+                    for x in (format_date(p.date), page_label(p.page_id, p.number, p.edition))
+                    if x
+                )
+                for p in index.pages.values()
+            }
+            self._made = (index, labels)
+        return self._made[1]
+
+    def __getitem__(self, page_id: str) -> str:
+        return self._labels()[page_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels())
+
+    def __len__(self) -> int:
+        return len(self._labels())
 
 
 def _has_pictures(index_dir: Path | None) -> bool:

@@ -9,7 +9,7 @@ import html
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def format_evidence(answer: Answer | None) -> str:
 
 
 def format_article(
-    article: Article, citation: Citation | None = None, labels: dict[str, str] | None = None
+    article: Article, citation: Citation | None = None, labels: Mapping[str, str] | None = None
 ) -> str:
     """A whole clean article (every page it spans) with the cited passage highlighted.
 
@@ -241,7 +241,7 @@ def page_views(
     cite: Citation,
     image_of: Callable[[str], Path],
     article_boxes_of: Callable[[str], dict[str, tuple[Box, ...]]],
-    labels: dict[str, str],
+    labels: Mapping[str, str],
 ) -> list[tuple[Any, str]]:
     """The pictures of every page of a cited article: on the cited page the answer
     highlighted and the passage shaded, on the article's other pages its text shaded. Pages
@@ -279,7 +279,7 @@ class ChatService:
 
     answer_fn: AnswerFn
     article_fn: Callable[[str], Article]
-    page_labels: dict[str, str] = field(default_factory=dict)  # page id -> 第N版
+    page_labels: Mapping[str, str] = field(default_factory=dict)  # page id -> 第N版
     errors: tuple[type[BaseException], ...] = (ValueError, RagError)
     image_fn: Callable[[str], Path] | None = None  # page id -> its picture (rag.page_image)
     article_boxes_fn: Callable[[str], dict[str, tuple[Box, ...]]] | None = None
