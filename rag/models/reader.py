@@ -294,13 +294,16 @@ class OnnxReader:
         return start, end
 
     def _read_windows(self, wins: list[Window]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Start and end logits of each window (unpadded), read in runs of ``RUN_WINDOWS``."""
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for at in range(0, len(wins), RUN_WINDOWS):
-            chunk = wins[at : at + RUN_WINDOWS]
-            starts, ends = self.logits(chunk)
-            for w, s, e in zip(chunk, starts, ends, strict=True):
-                out.append((s[: len(w.ids)], e[: len(w.ids)]))
+        """Start and end logits of each window (unpadded), read in runs of ``RUN_WINDOWS``
+        windows of similar length (less padding; a window's logits do not depend on it)."""
+        order = sorted(range(len(wins)), key=lambda i: len(wins[i].ids))
+        out: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0))] * len(wins)
+        for at in range(0, len(order), RUN_WINDOWS):
+            rows = order[at : at + RUN_WINDOWS]
+            starts, ends = self.logits([wins[i] for i in rows])
+            for i, s, e in zip(rows, starts, ends, strict=True):
+                n = len(wins[i].ids)
+                out[i] = (s[:n], e[:n])
         return out
 
     def read(self, question: str, contexts: Sequence[str], top: int = 5) -> list[Span]:
