@@ -73,21 +73,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from rag.models.embed import load_embedder
     from rag.store.grow import add_pages
-    from rag.store.index import check_manifest, default_index_dir
+    from rag.store.index import default_index_dir
 
     index_dir = Path(args.index) if args.index else default_index_dir()
     if not args.pages and not args.remove:
         raise ValueError("name page files to add, or --remove PAGE_ID")
-    model = check_manifest(index_dir)["model"]["name"]  # the model the index was built with
-    report = add_pages(
-        [Path(p) for p in args.pages],
-        index_dir,
-        load_embedder(model),
-        remove=args.remove,
-        progress=_progress(),
-    )
+    # embedded with the model the index was built with
+    report = add_pages(args.pages, index_dir, remove=args.remove, progress=_progress())
     print(f"index: {index_dir.resolve()}")
     print("\n".join(report.lines()))
     return 0

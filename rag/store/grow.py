@@ -31,7 +31,7 @@ from rag.errors import RagError
 from rag.ingest.articles import issue_key, page_numbers, segment
 from rag.ingest.chunks import chunk_sentences, sentences_of
 from rag.ingest.pages import Page, PageMapper, read_files, read_pages
-from rag.models.embed import Embedder
+from rag.models.embed import Embedder, load_embedder
 from rag.store.index import (
     BuildReport,
     PageInfo,
@@ -42,6 +42,7 @@ from rag.store.index import (
     _vector_file,
     build_index,
     check_manifest,
+    default_index_dir,
     dense_plan,
     embed_text_of,
     load_index,
@@ -98,18 +99,23 @@ def _page_order(page: Page) -> tuple[str, int]:
 
 
 def add_pages(
-    files: Sequence[Path],
-    index_dir: Path,
-    embedder: Embedder,
+    files: Sequence[str | Path],
+    index_dir: str | Path | None = None,
+    embedder: Embedder | None = None,
     remove: Sequence[str] = (),
     progress: Callable[[str, int, int], None] | None = None,
     mapper: PageMapper | None = None,
 ) -> GrowReport:
     """Add (or replace) the pages of ``files`` and remove the pages ``remove`` names, in the
-    index at ``index_dir``; see the module's docstring."""
+    index at ``index_dir`` (None: ``$RAG_INDEX_DIR`` or ``index/``), embedding with the
+    index's own model unless ``embedder`` is given; see the module's docstring. Raises
+    ``ValueError`` for a missing file or an unknown page id, ``IndexBusyError`` while another
+    process writes the index."""
     t0 = time.perf_counter()
-    index_dir = Path(index_dir)
+    index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
     with write_lock(index_dir):
+        if embedder is None:
+            embedder = load_embedder(check_manifest(index_dir)["model"]["name"])
         manifest = check_manifest(index_dir, embedder.name)
         drop_orphans(index_dir, manifest)
         missing = [f for f in files if not Path(f).is_file()]
@@ -360,13 +366,14 @@ def drop_orphans(index_dir: Path, manifest: dict) -> None:
 
 
 def merge_index(
-    index_dir: Path, progress: Callable[[str, int, int], None] | None = None
+    index_dir: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> GrowReport:
     """Merge every segment of the index into one base, dropping deleted rows: the index a
     full build of the same pages writes (its dense structure chosen for the whole size),
     without reading or embedding anything again."""
     t0 = time.perf_counter()
-    index_dir = Path(index_dir)
+    index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
     with write_lock(index_dir):
         manifest = check_manifest(index_dir)
         index = load_index(index_dir)
