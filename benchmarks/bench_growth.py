@@ -86,6 +86,33 @@ def answers(index_dir: Path, qs: list[str]) -> list[tuple]:
     return out
 
 
+def resident(index_dir: Path) -> dict[str, int]:
+    """Resident MB by what holds it: the index's memory-mapped files by kind, the rest."""
+    out: dict[str, float] = {}
+    name = "anonymous (models, Python objects, copied columns)"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+            path = head[5] if len(head) >= 6 else ""
+            if str(index_dir) in path:
+                base = Path(path).name
+                if base.endswith(".faiss"):
+                    name = "dense graph/index (mmap)"
+                elif "vectors" in base:
+                    name = "vectors (mmap)"
+                elif base.startswith("lexical"):
+                    name = "lexical postings (mmap)"
+                else:
+                    name = "tables (mmap)"
+            elif path.startswith("/"):
+                name = "libraries and model files"
+            else:
+                name = "anonymous (models, Python objects, copied columns)"
+        elif line.startswith("Rss:"):
+            out[name] = out.get(name, 0.0) + int(line.split()[1]) / 1024
+    return {k: round(v) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 def serve(index_dir: Path) -> None:
     """In a fresh process: load, answer 200 questions, print RSS and the dense recall@10."""
     import rag
@@ -101,6 +128,7 @@ def serve(index_dir: Path) -> None:
         rag.answer(q, index_dir=index_dir)
         times.append(time.perf_counter() - t)
     rss = _rss_mb()
+    held = resident(index_dir)
     recall = dense_recall(rt, qs[:60])
     times.sort()
     print(
@@ -111,6 +139,7 @@ def serve(index_dir: Path) -> None:
                 "answer_p50_s": round(times[len(times) // 2], 3),
                 "answer_p95_s": round(times[int(0.95 * (len(times) - 1))], 3),
                 "recall_at_10": round(recall, 3),
+                "resident_mb": held,
             }
         )
     )
@@ -222,6 +251,7 @@ def main() -> None:
                 "load_s": served["load_s"],
                 "answer_p50_s": served["answer_p50_s"],
                 "answer_p95_s": served["answer_p95_s"],
+                "resident_mb": served["resident_mb"],
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             }
         )
