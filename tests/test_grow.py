@@ -156,6 +156,8 @@ def test_a_replaced_page_is_read_again_with_its_issue_and_answers_as_a_full_buil
     assert manifest["segments"] == [{"name": "."}]
     assert not (work_idx / "segments").exists()
     assert _seen(work_idx, questions) == _seen(full, questions)
+    # the merged index keeps the text hashes: a build of the folder embeds nothing again
+    assert build_index(work, work_idx, embedder).embedded == 0
 
 
 def test_a_running_runtime_sees_added_pages_without_a_restart(embedder, tmp_path):

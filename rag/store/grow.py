@@ -18,11 +18,12 @@ graph, as a full build's is).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,9 @@ from rag.ingest.pages import Page, PageMapper, read_files, read_pages
 from rag.models.embed import Embedder, load_embedder
 from rag.store.index import (
     BuildReport,
+    Index,
     PageInfo,
+    _dense_index,
     _embed,
     _key,
     _previous_vectors,
@@ -55,7 +58,8 @@ from rag.store.index import (
 )
 from rag.store.lexical import Postings
 from rag.store.pictures import merge_pictures, write_pictures
-from rag.store.tables import write_json
+from rag.store.segments import TextRows
+from rag.store.tables import ArticleTable, ChunkTable, SentenceTable, TextColumn, write_json
 
 SEGMENTS = "segments"
 
@@ -365,6 +369,82 @@ def drop_orphans(index_dir: Path, manifest: dict) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
+def _gathered(text: TextColumn | TextRows) -> TextColumn:
+    """One text column of the rows ``text`` shows (segments' columns copied run by run)."""
+    if isinstance(text, TextColumn):
+        return text
+    blobs: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    for col, rows in text.parts:
+        off = np.asarray(col.offsets)
+        blob = np.asarray(col.blob)
+        if rows is None:
+            blobs.append(blob[: int(off[-1])])
+            lengths.append(np.diff(off))
+            continue
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths.append(off[rows + 1] - off[rows])
+        # consecutive rows are one run of bytes: few runs when few rows were deleted
+        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+        for run in np.split(rows, cuts):
+            if len(run):
+                blobs.append(blob[int(off[run[0]]) : int(off[run[-1] + 1])])
+    offsets = np.zeros(sum(len(x) for x in lengths) + 1, dtype=np.int64)
+    if len(offsets) > 1:
+        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    joined = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+    return TextColumn(joined.astype(np.uint8, copy=False), offsets)
+
+
+def _write_merged(
+    staging: Path,
+    index: Index,
+    dim: int,
+    plan: dict,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Write the live rows of a loaded index as one segment, column by column: no article,
+    chunk or sentence object is made (a million chunks as objects take gigabytes)."""
+    import faiss
+
+    chunks, sentences, arts = index.chunks, index.sentences, index.articles
+    write_json(staging / "pages.json", [asdict(p) for p in index.pages.values()])
+    ChunkTable(chunks.columns, _gathered(chunks.text), chunks.article_ids, chunks.page_ids).save(
+        staging
+    )
+    SentenceTable(
+        sentences.columns, _gathered(sentences.text), sentences.article_ids, sentences.page_ids
+    ).save(staging)
+    ArticleTable(arts.ids, arts.dates, arts.headers, _gathered(arts.rows)).save(staging)
+    write_json(staging / "tables.json", {"articles": arts.ids, "pages": chunks.page_ids})
+    if list(chunks.article_ids) != list(arts.ids):
+        raise ValueError("the index's chunk and article tables disagree; rebuild it")
+    # the text hashes that let a later build reuse these vectors
+    headlines = [json.loads(arts.rows[i]).get("headline") for i in range(len(arts.ids))]
+    codes = np.asarray(chunks.columns["article"])
+    keys = []
+    for i in range(len(chunks)):
+        head, text = headlines[int(codes[i])], chunks.text[i]
+        keys.append(_key(f"{head}\n{text}" if head else text))
+    keys += [_key(sentences.text[i]) for i in range(len(sentences))]
+    write_json(staging / "vector_keys.json", keys)
+    for name, source in (
+        ("chunk_vectors.npy", index.chunk_vectors),
+        ("sentence_vectors.npy", index.sentence_vectors),
+    ):
+        out = _vector_file(staging / name, len(source), dim)
+        for a in range(0, len(source), 65536):
+            out[a : a + 65536] = np.asarray(source[a : a + 65536])
+            if progress:
+                progress(name.split("_")[0] + " vectors", min(a + 65536, len(source)), len(source))
+        if isinstance(out, np.memmap):
+            out.flush()
+    chunk_vecs = np.load(staging / "chunk_vectors.npy", mmap_mode="r")
+    faiss.write_index(_dense_index(chunk_vecs, plan), str(staging / "chunks.faiss"))
+    lexical = index.lexical
+    Postings.merged([(p.postings, p.rows, p.offset) for p in lexical.parts]).save(staging)
+
+
 def merge_index(
     index_dir: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -382,40 +462,9 @@ def merge_index(
         if len(entries) == 1 and not entries[0].get("dead_pages"):
             return report
         with _staging(index_dir) as staging:
-            articles = {aid: index.articles[aid] for aid in index.articles}
-            chunks = [index.chunks[i] for i in range(len(index.chunks))]
-            sentences = [index.sentences[i] for i in range(len(index.sentences))]
             dim = int(manifest["model"]["dimension"])
-            keys = [_key(embed_text_of(c, articles[c.article_id])) for c in chunks]
-            keys += [_key(s.text) for s in sentences]
-            for name, source in (
-                ("chunk_vectors.npy", index.chunk_vectors),
-                ("sentence_vectors.npy", index.sentence_vectors),
-            ):
-                out = _vector_file(staging / name, len(source), dim)
-                for a in range(0, len(source), 65536):
-                    out[a : a + 65536] = np.asarray(source[a : a + 65536])
-                    if progress:
-                        progress(
-                            name.split("_")[0] + " vectors",
-                            min(a + 65536, len(source)),
-                            len(source),
-                        )
-                if isinstance(out, np.memmap):
-                    out.flush()
-            chunk_vecs = np.load(staging / "chunk_vectors.npy", mmap_mode="r")
-            plan = dense_plan(len(chunks), dim)
-            write_segment(
-                staging,
-                list(index.pages.values()),
-                articles,
-                chunks,
-                sentences,
-                chunk_vecs,
-                keys,
-                plan,
-                Postings.merged([(p.postings, p.rows, p.offset) for p in index.lexical.parts]),
-            )
+            plan = dense_plan(len(index.chunks), dim)
+            _write_merged(staging, index, dim, plan, progress)
             merge_pictures(staging, index_dir)
             (staging / ".gitkeep").touch()
             new_manifest = {
@@ -425,6 +474,7 @@ def merge_index(
                 "generation": index.generation + 1,
                 **summary(index.pages, index),
             }
+            load_index(staging, manifest=new_manifest)  # every file checked before the swap
             write_json(staging / "manifest.json", new_manifest)
         report.generation = index.generation + 1
         report.seconds = time.perf_counter() - t0
