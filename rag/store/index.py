@@ -54,7 +54,7 @@ from rag.store.tables import (
     ChunkTable,
     CodeView,
     SentenceTable,
-    random_access,
+    mapped,
     write_json,
     write_tables,
 )
@@ -279,11 +279,7 @@ def segment_names(manifest: dict) -> list[str]:
 
 def _load_vectors(path: Path) -> np.ndarray:
     """A float32 vector array, memory-mapped (an empty one read plainly)."""
-    arr = np.load(path, allow_pickle=False, mmap_mode="r")
-    if not arr.size:
-        return np.load(path, allow_pickle=False)
-    random_access(arr)
-    return arr
+    return mapped(path)
 
 
 def _vector_file(path: Path, rows: int, dim: int) -> np.ndarray:

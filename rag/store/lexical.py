@@ -22,19 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.store.tables import random_access
+from rag.store.tables import mapped
 
 K1 = 1.5
 B = 0.75
 PREFIX = "lexical"
-
-
-def _load(path: Path) -> np.ndarray:
-    arr = np.load(path, allow_pickle=False, mmap_mode="r")
-    if not arr.size:
-        return np.load(path, allow_pickle=False)
-    random_access(arr)
-    return arr
 
 
 @dataclass
@@ -127,7 +119,7 @@ class Postings:
     @classmethod
     def load(cls, directory: Path) -> Postings:
         words = json.loads((directory / f"{PREFIX}.vocab.json").read_text(encoding="utf-8"))
-        arrays = {n: _load(directory / f"{PREFIX}.{n}.npy") for n in ("indptr", "docs", "tf")}
+        arrays = {n: mapped(directory / f"{PREFIX}.{n}.npy") for n in ("indptr", "docs", "tf")}
         lengths = np.load(directory / f"{PREFIX}.lengths.npy", allow_pickle=False)
         out = cls({w: i for i, w in enumerate(words)}, lengths=lengths, **arrays)
         if len(out.indptr) != len(words) + 1 or int(out.indptr[-1]) != len(out.docs):

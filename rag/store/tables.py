@@ -31,6 +31,15 @@ def random_access(arr: np.ndarray) -> None:
         mm.madvise(mmap.MADV_RANDOM)
 
 
+def mapped(path: Path) -> np.ndarray:
+    """A ``.npy`` array memory-mapped for random access (an empty one read plainly)."""
+    arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    if not arr.size:
+        return np.load(path, allow_pickle=False)
+    random_access(arr)
+    return arr
+
+
 def _save(path: Path, arr: np.ndarray) -> None:
     np.save(path, arr, allow_pickle=False)
 
