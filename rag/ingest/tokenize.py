@@ -110,13 +110,7 @@ def to_simplified(text: str) -> str:
     character (``凉茶舖``) is left as written, since the archive may spell it that way too."""
     if text.isascii():
         return text
-    if not _t2s:
-        import opencc
-
-        with _lock:
-            if not _t2s:
-                _t2s.append(opencc.OpenCC("t2s"))
-    simple = str(_t2s[0].convert(text))
+    simple = str(_converter().convert(text))
     changed = sum(a != b for a, b in zip(text, simple, strict=False))
     if len(simple) != len(text) or changed >= TRADITIONAL_CHARS:
         return simple
@@ -124,6 +118,40 @@ def to_simplified(text: str) -> str:
 
 
 TRADITIONAL_CHARS = 2  # characters OpenCC must change for a text to count as traditional
+
+
+def _converter():  # type: ignore[no-untyped-def]
+    if not _t2s:
+        import opencc
+
+        with _lock:
+            if not _t2s:
+                _t2s.append(opencc.OpenCC("t2s"))
+    return _t2s[0]
+
+
+_CLAUSE = re.compile(r"[^，。；：、！？,.;:!?\s]+|[，。；：、！？,.;:!?\s]+")
+
+
+def simplified_chars(text: str) -> str:
+    """``text`` in simplified script, one character for one, so that every offset still names
+    the printed character: what a page in traditional script (or an OCR reading that mixes the
+    two) is searched and read as. OpenCC ``t2s`` converts clause by clause with its phrase
+    tables; a clause whose conversion changes its length is converted character by character."""
+    if text.isascii():
+        return text
+    cc = _converter()
+    whole = str(cc.convert(text))
+    if len(whole) == len(text):
+        return whole
+    out = []
+    for m in _CLAUSE.finditer(text):
+        piece = m.group()
+        conv = str(cc.convert(piece))
+        if len(conv) != len(piece):
+            conv = "".join(c if len(c := str(cc.convert(ch))) == 1 else ch for ch in piece)
+        out.append(conv)
+    return "".join(out)
 
 
 def normalise(text: str) -> str:
