@@ -11,17 +11,31 @@ The XY-cut prefers, in turn: a wide horizontal gap (between bands of articles), 
 whose two sides start at the same height (columns, or articles side by side), then any
 horizontal gap taller than a line's gap (a headline above its columns). A vertical gap beside a
 headline that stands higher than the column next to it is not a column break.
+
+When the page's picture was looked at (:mod:`rag.ingest.marks`), printed marks come first:
+a rule, a frame's side or a panel's or photo's edge that runs across a region and that no line
+crosses cuts it before any whitespace does (across first, then down), and a line that runs over
+a vertical rule (OCR joins neighbouring columns over a narrow gutter) is cut in two there. Text
+read inside a photo is the photo's, not the page's; a caption under a photo is read after the
+article around it. The page header above the first rule across the page is furniture, kept
+apart from the articles. Lines set vertically (taller than wide) head the region they stand in,
+and a line printed at headline size (:data:`HEADLINE_SIZE` times the body's) is marked as a
+title (``## ``) for the page reader.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 INDENT = "\u3000\u3000"
+HEADLINE_SIZE = 1.45  # a line this many times the body's height is printed as a headline
+VERTICAL_RATIO = 2.0  # a line box this many times taller than wide is set vertically
+SPAN = 0.7  # a mark cuts a region when it runs along this share of the region
+TITLE = "## "  # how the page reader (rag.ingest.pages) knows a title line
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class PageText:
     boxes: np.ndarray  # (len(raw), 4) float32
     confidence: np.ndarray  # (len(raw),) float32
     skew_degrees: float = 0.0
+    furniture: str = ""  # the page header (page number, section, date), kept out of ``raw``
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -105,11 +120,54 @@ def _gaps(intervals: list[tuple[float, float]], min_gap: float) -> list[tuple[fl
     return out
 
 
-def xy_cut(boxes: list[tuple[float, float, float, float]], line_h: float) -> list[list[int]]:
+@dataclass
+class _Cuts:
+    """What the XY-cut looks at besides the lines' boxes: printed separators across and down
+    (x0, y0, x1, y1), lines set vertically, captions to be read after their region."""
+
+    hseps: list = field(default_factory=list)
+    vseps: list = field(default_factory=list)
+    vertical: set = field(default_factory=set)
+    captions: dict = field(default_factory=dict)  # line index -> not yet placed
+    # the narrowest gap between columns, in line heights: narrow gutters are told apart when
+    # the picture was looked at (lines joined across them are cut already)
+    column_gap: float = 0.7
+
+
+def xy_cut(
+    boxes: list[tuple[float, float, float, float]], line_h: float, cuts: _Cuts | None = None
+) -> list[list[int]]:
     """Blocks of line indexes in reading order (see the module's docstring)."""
     order: list[list[int]] = []
-    _cut(list(range(len(boxes))), boxes, line_h, order)
+    cuts = cuts or _Cuts()
+    idx = [i for i in range(len(boxes)) if i not in cuts.captions]
+    _cut(idx, boxes, line_h, order, cuts, True)
+    rest = sorted(cuts.captions, key=lambda i: (boxes[i][1], boxes[i][0]))
+    if rest:
+        order.append(rest)
     return order
+
+
+def _mark_cuts(idx: list[int], boxes, seps: list, axis: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """Where separators running along ``axis`` (0: across, 1: down) cut the region of ``idx``:
+    along at least :data:`SPAN` of it, inside it, and crossing none of its lines."""
+    lo = min(boxes[i][axis] for i in idx)
+    hi = max(boxes[i][axis + 2] for i in idx)
+    o = 1 - axis  # the axis the separator stands on
+    olo = min(boxes[i][o] for i in idx)
+    ohi = max(boxes[i][o + 2] for i in idx)
+    out: list[float] = []
+    for sep in seps:
+        at = (sep[o] + sep[o + 2]) / 2
+        if not olo < at < ohi:
+            continue
+        if min(sep[axis + 2], hi) - max(sep[axis], lo) < SPAN * (hi - lo):
+            continue
+        if any(boxes[i][o] < at < boxes[i][o + 2] for i in idx):
+            continue
+        if all(abs(at - c) > 1.0 for c in out):
+            out.append(at)
+    return sorted(out)
 
 
 def _split(idx: list[int], boxes, axis: int, at: list[float]) -> list[list[int]]:  # type: ignore[no-untyped-def]
@@ -148,7 +206,50 @@ def _columns(
     return []
 
 
-def _cut(idx: list[int], boxes, line_h: float, order: list[list[int]]) -> None:  # type: ignore[no-untyped-def]
+def _cut(
+    idx: list[int], boxes, line_h: float, order: list[list[int]], cuts: _Cuts, marked: bool
+) -> None:  # type: ignore[no-untyped-def]
+    if not idx:
+        return
+    if marked:
+        # printed marks first: across (rules between bands of articles), then down
+        for axis in (0, 1):
+            seps = cuts.hseps if axis == 0 else cuts.vseps
+            at = _mark_cuts(idx, boxes, seps, axis) if seps else []
+            parts = _split(idx, boxes, 1 - axis, at) if at else []
+            if len(parts) > 1:
+                for p in parts:
+                    _cut(p, boxes, line_h, order, cuts, True)
+                return
+        # a region no mark cuts: its vertical lines head it, its photo's caption closes it
+        heads = sorted((i for i in idx if i in cuts.vertical), key=lambda i: -boxes[i][2])
+        box = _bounds(idx, boxes)
+        mine = [
+            i
+            for i in list(cuts.captions)
+            if box[0] <= (boxes[i][0] + boxes[i][2]) / 2 <= box[2]
+            and box[1] <= (boxes[i][1] + boxes[i][3]) / 2 <= box[3]
+        ]
+        for i in mine:
+            del cuts.captions[i]
+        order.extend([i] for i in heads)
+        _cut([i for i in idx if i not in cuts.vertical], boxes, line_h, order, cuts, False)
+        if mine:
+            order.append(sorted(mine, key=lambda i: (boxes[i][1], boxes[i][0])))
+        return
+    _whitespace_cut(idx, boxes, line_h, order, cuts)
+
+
+def _bounds(idx: list[int], boxes) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
+    return (
+        min(boxes[i][0] for i in idx),
+        min(boxes[i][1] for i in idx),
+        max(boxes[i][2] for i in idx),
+        max(boxes[i][3] for i in idx),
+    )
+
+
+def _whitespace_cut(idx: list[int], boxes, line_h: float, order: list[list[int]], cuts: _Cuts) -> None:  # type: ignore[no-untyped-def]
     if len(idx) <= 1:
         order.append(idx)
         return
@@ -156,7 +257,7 @@ def _cut(idx: list[int], boxes, line_h: float, order: list[list[int]]) -> None: 
     wide = _gaps(ys, 1.8 * line_h)
     if wide:
         for p in _split(idx, boxes, 1, [(a + b) / 2 for a, b in wide]):
-            _cut(p, boxes, line_h, order)
+            _whitespace_cut(p, boxes, line_h, order, cuts)
         return
     # columns, perhaps under a few lines standing across them (a headline, a long byline):
     # those lines come first, each a block of its own
@@ -167,13 +268,13 @@ def _cut(idx: list[int], boxes, line_h: float, order: list[list[int]]) -> None: 
         if head and max(boxes[i][3] for i in head) > min(boxes[i][1] for i in body) + 0.3 * line_h:
             break
         xs = [(boxes[i][0], boxes[i][2]) for i in body]
-        parts = _columns(body, boxes, _gaps(xs, 0.7 * line_h), line_h)
+        parts = _columns(body, boxes, _gaps(xs, cuts.column_gap * line_h), line_h)
         if len(parts) >= 2 and (best is None or len(parts) > len(best[1])):
             best = (head, parts)
     if best is not None:
         order.extend([i] for i in best[0])
         for p in best[1]:
-            _cut(p, boxes, line_h, order)
+            _whitespace_cut(p, boxes, line_h, order, cuts)
         return
     rows = _gaps(ys, 0.9 * line_h)
     parts = _split(idx, boxes, 1, [(a + b) / 2 for a, b in rows]) if rows else []
@@ -181,21 +282,87 @@ def _cut(idx: list[int], boxes, line_h: float, order: list[list[int]]) -> None: 
         order.append(sorted(idx, key=lambda i: (boxes[i][1], boxes[i][0])))
         return
     for p in parts:
-        _cut(p, boxes, line_h, order)
+        _whitespace_cut(p, boxes, line_h, order, cuts)
 
 
 # ----------------------------------------------------------------------------- page text
 
 
-def page_text(lines: Sequence[Line]) -> PageText:
-    """Lines in reading order as page-file text, with a box and confidence per character."""
+def _char_boxes_deskewed(line: Line, degrees: float) -> np.ndarray:
+    """The line's character boxes with their centres turned by ``-degrees`` (n, 4)."""
+    rad = math.radians(degrees)
+    cos, sin = math.cos(rad), math.sin(rad)
+    a = np.asarray(line.boxes, dtype=np.float64)
+    cx, cy = (a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2
+    hw, hh = (a[:, 2] - a[:, 0]) / 2, (a[:, 3] - a[:, 1]) / 2
+    rx, ry = cx * cos + cy * sin, -cx * sin + cy * cos
+    return np.stack([rx - hw, ry - hh, rx + hw, ry + hh], axis=1)
+
+
+def _cut_lines(lines: list[Line], degrees: float, vseps: list, line_h: float) -> list[Line]:
+    """Lines cut where a vertical separator runs between two of their characters, or where
+    two characters stand further apart than a headline's letter spacing allows."""
+    out: list[Line] = []
+    for ln in lines:
+        if len(ln.text) < 2:
+            out.append(ln)
+            continue
+        b = _char_boxes_deskewed(ln, degrees)
+        h = float(np.median(b[:, 3] - b[:, 1]))
+        if float(np.ptp((b[:, 1] + b[:, 3]) / 2)) > np.ptp((b[:, 0] + b[:, 2]) / 2) or h > 1.3 * line_h:
+            out.append(ln)  # set vertically, or a headline: it stands across columns
+            continue
+        mid_y = float(np.median((b[:, 1] + b[:, 3]) / 2))
+        # each separator crossing the line cuts it once, at the gap between characters nearest
+        # to it (OCR's character boxes stand a little off where a line was joined)
+        mids = (b[:-1, 2] + b[1:, 0]) / 2
+        cuts = [0]
+        for v in vseps:
+            at = (v[0] + v[2]) / 2
+            if v[1] <= mid_y <= v[3] and b[0, 0] + 0.5 * h < at < b[-1, 2] - 0.5 * h:
+                cuts.append(int(np.argmin(np.abs(mids - at))) + 1)
+        gaps = b[1:, 0] - b[:-1, 2]
+        cuts += [k + 1 for k in np.nonzero(gaps > max(1.5 * h, 1.5 * line_h))[0].tolist()]
+        cuts = sorted(set(cuts))
+        cuts.append(len(ln.text))
+        for a, z in zip(cuts, cuts[1:], strict=False):
+            out.append(Line(ln.text[a:z], ln.boxes[a:z], ln.confidence))
+    return out
+
+
+def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no-untyped-def]
+    """Lines in reading order as page-file text, with a box and confidence per character.
+    ``marks``: the page picture's rules, photos and panels (:class:`rag.ingest.marks.Marks`),
+    in the frame of the lines turned by ``marks.skew_degrees``; without them, whitespace alone
+    orders the lines."""
     lines = [ln for ln in lines if ln.text and len(ln.boxes) == len(ln.text)]
     if not lines:
         return PageText("", np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
-    skew = skew_of(lines)
+    skew = marks.skew_degrees if marks is not None else skew_of(lines)
     boxes = _deskewed(lines, skew)
-    heights = sorted(b[3] - b[1] for b in boxes)
-    line_h = heights[len(heights) // 2]
+    line_h = _body_height(lines, boxes)
+    furniture: list[int] = []
+    cuts = _Cuts()
+    if marks is not None:
+        hseps, vseps = marks.separators()
+        lines = _cut_lines(lines, skew, vseps + list(marks.gutters), line_h)
+        boxes = _deskewed(lines, skew)
+        keep = [i for i, b in enumerate(boxes) if not _in_photo(b, marks.photos)]
+        lines, boxes = [lines[i] for i in keep], [boxes[i] for i in keep]
+        if not lines:
+            return PageText("", np.zeros((0, 4), np.float32), np.zeros(0, np.float32), skew)
+        line_h = _body_height(lines, boxes)
+        vertical = {i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if _is_vertical(ln, b)}
+        captions = {
+            i: True
+            for i, b in enumerate(boxes)
+            if i not in vertical and any(_under(b, p, line_h) for p in marks.photos)
+        }
+        furniture = _header(boxes, hseps, line_h)
+        cuts = _Cuts(hseps, vseps, vertical, captions, column_gap=0.3)
+        for i in furniture:
+            cuts.captions.pop(i, None)
+            cuts.vertical.discard(i)
     chars: list[str] = []
     char_boxes: list[tuple[float, float, float, float]] = []
     conf: list[float] = []
@@ -206,22 +373,125 @@ def page_text(lines: Sequence[Line]) -> PageText:
         char_boxes.extend(bxs)
         conf.extend([c] * len(text))
 
-    for block in xy_cut(boxes, line_h):
-        left = min(boxes[i][0] for i in block)
-        for i in block:
-            ln = lines[i]
-            tall = boxes[i][3] - boxes[i][1] > 1.3 * line_h  # a headline is centred, not indented
-            if boxes[i][0] - left >= 1.2 * line_h and not tall:
-                put(INDENT, [nan, nan], 1.0)
-            put(ln.text, ln.boxes, ln.confidence)
+    body = [i for i in range(len(lines)) if i not in set(furniture)]
+    sub_boxes = [boxes[i] for i in body]
+    sub_cuts = _Cuts(
+        cuts.hseps,
+        cuts.vseps,
+        {body.index(i) for i in cuts.vertical},
+        {body.index(i): True for i in cuts.captions},
+        cuts.column_gap,
+    )
+    items: list[tuple[int, bool, bool] | None] = []  # (line, indented, title); None: block gap
+    for block in xy_cut(sub_boxes, line_h, sub_cuts):
+        left = min(sub_boxes[i][0] for i in block)
+        for j in block:
+            i = body[j]
+            b = boxes[i]
+            upright = i in cuts.vertical
+            size = (b[2] - b[0]) if upright else (b[3] - b[1])
+            title = size > HEADLINE_SIZE * line_h and marks is not None
+            tall = b[3] - b[1] > 1.3 * line_h  # a headline is centred, not indented
+            items.append((i, b[0] - left >= 1.2 * line_h and not tall and not upright, title))
+        items.append(None)
+    items = _joined_titles(items, boxes)
+    for k, item in enumerate(items):
+        if item is None:
             put("\n", [nan], 1.0)
-        put("\n", [nan], 1.0)
+            continue
+        i, indented, title = item
+        if i < 0:  # the next line goes on the same title line
+            continue
+        if title and (not chars or chars[-1] == "\n"):
+            put(TITLE, [nan] * len(TITLE), 1.0)
+        if indented:
+            put(INDENT, [nan, nan], 1.0)
+        put(lines[i].text, lines[i].boxes, lines[i].confidence)
+        joins = k + 1 < len(items) and items[k + 1] is not None and items[k + 1][0] == -1
+        if not joins:
+            put("\n", [nan], 1.0)
     return PageText(
         "".join(chars),
         np.asarray(char_boxes, dtype=np.float32).reshape(-1, 4),
         np.asarray(conf, dtype=np.float32),
         skew,
+        "\n".join(lines[i].text for i in sorted(furniture, key=lambda i: (boxes[i][1], boxes[i][0]))),
     )
+
+
+def body_frame(lines: Sequence[Line]) -> tuple[float, list[tuple[float, float, float, float]], float]:
+    """The page's skew, its lines' boxes turned upright by it, and the body's line height:
+    the frame :func:`page_text` orders lines in (and :mod:`rag.ingest.marks` finds marks in)."""
+    lines = [ln for ln in lines if ln.text and len(ln.boxes) == len(ln.text)]
+    skew = skew_of(lines)
+    boxes = _deskewed(lines, skew)
+    return skew, boxes, _body_height(lines, boxes) if lines else 0.0
+
+
+def _body_height(lines: Sequence[Line], boxes: list) -> float:  # type: ignore[type-arg]
+    across = [b[3] - b[1] for ln, b in zip(lines, boxes, strict=True) if not _is_vertical(ln, b)]
+    heights = sorted(across or [b[3] - b[1] for b in boxes])
+    return float(heights[len(heights) // 2])
+
+
+def _is_vertical(line: Line, box: tuple[float, float, float, float]) -> bool:
+    return len(line.text) >= 2 and box[3] - box[1] > VERTICAL_RATIO * (box[2] - box[0])
+
+
+def _in_photo(b: tuple[float, float, float, float], photos) -> bool:  # type: ignore[no-untyped-def]
+    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    return any(p[0] <= cx <= p[2] and p[1] <= cy <= p[3] for p in photos)
+
+
+def _under(b: tuple[float, float, float, float], p, line_h: float) -> bool:  # type: ignore[no-untyped-def]
+    """Does the line stand right under photo ``p``, inside its width (its caption)?"""
+    cx = (b[0] + b[2]) / 2
+    return p[0] - line_h <= b[0] and b[2] <= p[2] + line_h and p[0] <= cx <= p[2] and (
+        p[3] - 0.3 * line_h <= b[1] <= p[3] + 1.5 * line_h
+    )
+
+
+def _header(boxes: list, hseps: list, line_h: float) -> list[int]:  # type: ignore[type-arg]
+    """Lines of the page header: above the topmost rule across most of the page, when at most
+    two rows of lines stand above it."""
+    if not boxes:
+        return []
+    x0 = min(b[0] for b in boxes)
+    x1 = max(b[2] for b in boxes)
+    top = min(b[1] for b in boxes)
+    across = [r for r in hseps if r[2] - r[0] >= 0.6 * (x1 - x0)]
+    if not across:
+        return []
+    rule = min(across, key=lambda r: r[1])
+    above = [i for i, b in enumerate(boxes) if b[3] <= (rule[1] + rule[3]) / 2]
+    if not above or rule[1] - top > 3.5 * line_h:
+        return []
+    return above
+
+
+def _joined_titles(items: list, boxes: list) -> list:  # type: ignore[type-arg]
+    """Consecutive title lines of about one size (a headline over two lines) become one title:
+    the block gaps between them go, and each but the last is marked to go on (index -1 after
+    it)."""
+    out: list = []
+    last_title: int | None = None  # position in ``out`` of the last title line
+    for item in items:
+        if item is None:
+            out.append(None)
+            continue
+        i, _indented, title = item
+        if title and last_title is not None and all(x is None for x in out[last_title + 1 :]):
+            j = out[last_title][0]
+            hj, hi = boxes[j][3] - boxes[j][1], boxes[i][3] - boxes[i][1]
+            if 0.8 < hi / max(hj, 1e-6) < 1.25:
+                del out[last_title + 1 :]
+                out.append((-1, False, True))  # joins: no line break
+                out.append(item)
+                last_title = len(out) - 1
+                continue
+        out.append(item)
+        last_title = len(out) - 1 if title else None
+    return out
 
 
 def lines_of_chars(

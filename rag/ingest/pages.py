@@ -554,7 +554,7 @@ def read_picture(
     except (PageReadError, OSError, IndexError) as exc:
         warnings.append(f"{name}: {exc}; page kept without text")
         reading = Reading((), (0, 0), "unreadable")
-    laid = page_text(reading.lines)
+    laid = page_text(reading.lines, reading.marks)
     text, offsets, units = clean_page_text(laid.raw)
     idx = np.asarray(offsets, dtype=np.int64)
     boxes = laid.boxes[idx] if len(idx) else np.zeros((0, 4), np.float32)
@@ -570,7 +570,8 @@ def read_picture(
             warnings.append(f"{name}: {illegible:.0%} of the text read with low OCR confidence")
     meta = meta or {}
     number = meta.get("page")
-    date = page_date(meta, text, warnings, name)
+    # the page header (page number, weekday, date) stands apart from the articles' text
+    date = page_date(meta, f"{laid.furniture}\n{text}" if laid.furniture else text, warnings, name)
     return Page(
         page_id=page_id,
         path=str(path),
@@ -582,7 +583,9 @@ def read_picture(
         style="plain",
         date=date,
         edition=meta.get("edition"),
-        number=number if isinstance(number, int) else infer_page_number(text),
+        number=number
+        if isinstance(number, int)
+        else infer_page_number(f"{laid.furniture}\n{text}" if laid.furniture else text),
         warnings=tuple(warnings),
         source=reading.method,
         image_size=reading.size,

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import PageReadError
-from rag.ingest.layout import Line
+from rag.ingest.layout import VERTICAL_RATIO, Line, body_frame
+from rag.ingest.marks import Marks, find_marks
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Reading:
     # where the lines' boxes stand on the picture, when they are not in its pixels already
     # (a PDF text layer: see _PageToPicture.affine)
     to_picture: tuple[float, float, float, float, float, float] | None = None
+    # the picture's rules, photos and panels (OCR'd pictures; see rag.ingest.marks)
+    marks: Marks | None = None
 
 
 def on_picture(boxes: np.ndarray, affine: tuple[float, ...] | None) -> np.ndarray:
@@ -365,7 +368,8 @@ def _ocr_picture(picture, name: str) -> Reading:  # type: ignore[no-untyped-def]
     size = (int(rgb.shape[1]), int(rgb.shape[0]))
     cached = _load_cached(cache)
     if cached is not None:
-        return Reading(tuple(_tightened(ln) for ln in cached), size, "ocr-cached")
+        lines = tuple(_tightened(ln) for ln in cached)
+        return Reading(lines, size, "ocr-cached", marks=_marks(rgb, lines))
     log.debug("OCR of %s (%dx%d)", name, *size)
     result, _ = _ocr_engine()(rgb[:, :, ::-1], return_word_box=True, text_score=0.0)
     lines = []
@@ -381,11 +385,35 @@ def _ocr_picture(picture, name: str) -> Reading:  # type: ignore[no-untyped-def]
                 Line("".join(c for c, _ in keep), tuple(b for _, b in keep), round(score, 4))
             )
     _store_cached(cache, lines)
-    return Reading(tuple(_tightened(ln) for ln in lines), size, "ocr")
+    kept = tuple(_tightened(ln) for ln in lines)
+    return Reading(kept, size, "ocr", marks=_marks(rgb, kept))
+
+
+def _marks(rgb: np.ndarray, lines: tuple[Line, ...]) -> Marks | None:
+    """The picture's printed marks in the frame the layout orders ``lines`` in."""
+    if not lines:
+        return None
+    skew, boxes, line_h = body_frame(lines)
+    gray = rgb.min(axis=2)  # ink in any colour is dark
+    return find_marks(gray, skew, boxes, line_h)
 
 
 def _tightened(line: Line) -> Line:
-    """The line with its character boxes cut to :data:`DETECTOR_HEIGHT_KEPT` of their height."""
+    """The line with its character boxes cut to :data:`DETECTOR_HEIGHT_KEPT` of their height.
+    A line set vertically (its region taller than wide) is cut into characters down its
+    height, and narrowed across."""
+    x0 = min(b[0] for b in line.boxes)
+    y0 = min(b[1] for b in line.boxes)
+    x1 = max(b[2] for b in line.boxes)
+    y1 = max(b[3] for b in line.boxes)
+    if len(line.text) >= 2 and y1 - y0 > VERTICAL_RATIO * (x1 - x0):
+        step = (y1 - y0) / len(line.text)
+        pad = (x1 - x0) * (1 - DETECTOR_HEIGHT_KEPT) / 2
+        return Line(
+            line.text,
+            tuple((x0 + pad, y0 + k * step, x1 - pad, y0 + (k + 1) * step) for k in range(len(line.text))),
+            line.confidence,
+        )
     half = DETECTOR_HEIGHT_KEPT / 2
     boxes = tuple(
         (x0, (y0 + y1) / 2 - (y1 - y0) * half, x1, (y0 + y1) / 2 + (y1 - y0) * half)
