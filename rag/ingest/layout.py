@@ -132,6 +132,7 @@ class _Cuts:
     # the narrowest gap between columns, in line heights: narrow gutters are told apart when
     # the picture was looked at (lines joined across them are cut already)
     column_gap: float = 0.7
+    gutters: list = field(default_factory=list)  # white channels between columns (x0, y0, x1, y1)
 
 
 def xy_cut(
@@ -240,6 +241,26 @@ def _cut(
     _whitespace_cut(idx, boxes, line_h, order, cuts)
 
 
+def _gutter_gaps(idx: list[int], boxes, line_h: float, gutters: list, gaps: list) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """Gutters seen on the picture that part the lines of ``idx`` into columns: running down
+    most of their height, and no line reaching far over them on both sides (OCR's character
+    boxes stand a little off, so a line may touch one)."""
+    x0, y0, x1, y1 = _bounds(idx, boxes)
+    out = []
+    for g in gutters:
+        at = (g[0] + g[2]) / 2
+        if not x0 + line_h < at < x1 - line_h:
+            continue
+        if min(g[3], y1) - max(g[1], y0) < 0.6 * (y1 - y0):
+            continue
+        if any(a <= at <= b for a, b in gaps) or any(abs(at - (a + b) / 2) < line_h for a, b in out):
+            continue
+        if any(boxes[i][0] < at - 0.5 * line_h and boxes[i][2] > at + 0.5 * line_h for i in idx):
+            continue
+        out.append((at - 0.5, at + 0.5))
+    return out
+
+
 def _bounds(idx: list[int], boxes) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
     return (
         min(boxes[i][0] for i in idx),
@@ -268,7 +289,10 @@ def _whitespace_cut(idx: list[int], boxes, line_h: float, order: list[list[int]]
         if head and max(boxes[i][3] for i in head) > min(boxes[i][1] for i in body) + 0.3 * line_h:
             break
         xs = [(boxes[i][0], boxes[i][2]) for i in body]
-        parts = _columns(body, boxes, _gaps(xs, cuts.column_gap * line_h), line_h)
+        gaps = _gaps(xs, cuts.column_gap * line_h)
+        if cuts.gutters:
+            gaps = sorted(gaps + _gutter_gaps(body, boxes, line_h, cuts.gutters, gaps))
+        parts = _columns(body, boxes, gaps, line_h)
         if len(parts) >= 2 and (best is None or len(parts) > len(best[1])):
             best = (head, parts)
     if best is not None:
@@ -317,10 +341,17 @@ def _cut_lines(lines: list[Line], degrees: float, vseps: list, line_h: float) ->
         # to it (OCR's character boxes stand a little off where a line was joined)
         mids = (b[:-1, 2] + b[1:, 0]) / 2
         cuts = [0]
-        for v in vseps:
+        kept: list[float] = []
+        # the longest separator first: a short white channel beside it (the blank after a
+        # comma, run on above the text) is the same gutter
+        for v in sorted(vseps, key=lambda v: v[1] - v[3]):
             at = (v[0] + v[2]) / 2
-            if v[1] <= mid_y <= v[3] and b[0, 0] + 0.5 * h < at < b[-1, 2] - 0.5 * h:
-                cuts.append(int(np.argmin(np.abs(mids - at))) + 1)
+            if not (v[1] <= mid_y <= v[3] and b[0, 0] + 0.5 * h < at < b[-1, 2] - 0.5 * h):
+                continue
+            if any(abs(at - k) < 2 * h for k in kept):
+                continue
+            kept.append(at)
+            cuts.append(int(np.argmin(np.abs(mids - at))) + 1)
         gaps = b[1:, 0] - b[:-1, 2]
         cuts += [k + 1 for k in np.nonzero(gaps > max(1.5 * h, 1.5 * line_h))[0].tolist()]
         cuts = sorted(set(cuts))
@@ -359,7 +390,7 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
             if i not in vertical and any(_under(b, p, line_h) for p in marks.photos)
         }
         furniture = _header(boxes, hseps, line_h)
-        cuts = _Cuts(hseps, vseps, vertical, captions, column_gap=0.3)
+        cuts = _Cuts(hseps, vseps, vertical, captions, 0.3, list(marks.gutters))
         for i in furniture:
             cuts.captions.pop(i, None)
             cuts.vertical.discard(i)
@@ -381,6 +412,7 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         {body.index(i) for i in cuts.vertical},
         {body.index(i): True for i in cuts.captions},
         cuts.column_gap,
+        cuts.gutters,
     )
     items: list[tuple[int, bool, bool] | None] = []  # (line, indented, title); None: block gap
     for block in xy_cut(sub_boxes, line_h, sub_cuts):
