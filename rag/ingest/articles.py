@@ -173,6 +173,8 @@ def _split_page(page: Page) -> tuple[list[_Draft], list[int]]:
         return d
 
     for i, unit in enumerate(page.units):
+        if unit.after_rule and cur is not None:
+            cur.closed = True  # a printed rule parts articles
         if unit.kind == "title":
             titles.append(i)
             continue

@@ -36,6 +36,8 @@ HEADLINE_SIZE = 1.45  # a line this many times the body's height is printed as a
 VERTICAL_RATIO = 2.0  # a line box this many times taller than wide is set vertically
 SPAN = 0.7  # a mark cuts a region when it runs along this share of the region
 TITLE = "## "  # how the page reader (rag.ingest.pages) knows a title line
+RULE_LINE = "\f"  # and a printed rule between articles (a line of its own)
+RULE = -2  # an item of the line sequence that stands for a rule
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,9 @@ def _cut(
             at = _mark_cuts(idx, boxes, seps, axis) if seps else []
             parts = _split(idx, boxes, 1 - axis, at) if at else []
             if len(parts) > 1:
-                for p in parts:
+                for n, p in enumerate(parts):
+                    if n:
+                        order.append([])  # a rule: the page reader parts articles here
                     _cut(p, boxes, line_h, order, cuts, True)
                 return
         # a region no mark cuts: its vertical lines head it, its photo's caption closes it
@@ -416,6 +420,9 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
     )
     items: list[tuple[int, bool, bool] | None] = []  # (line, indented, title); None: block gap
     for block in xy_cut(sub_boxes, line_h, sub_cuts):
+        if not block:
+            items.append((RULE, False, False))
+            continue
         left = min(sub_boxes[i][0] for i in block)
         for j in block:
             i = body[j]
@@ -432,6 +439,11 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
             put("\n", [nan], 1.0)
             continue
         i, indented, title = item
+        if i == RULE:
+            if chars and chars[-1] != "\n":
+                put("\n", [nan], 1.0)
+            put(RULE_LINE + "\n", [nan, nan], 1.0)
+            continue
         if i < 0:  # the next line goes on the same title line
             continue
         if title and (not chars or chars[-1] == "\n"):

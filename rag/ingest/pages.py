@@ -51,6 +51,7 @@ class Unit:
     heading_mark: bool  # markdown '##' (or a bold-only line) marked it as a title
     continues_previous: bool  # joined to the previous unit across a column break
     kind: str = "body"  # "title" (headline candidate), "byline" or "body"
+    after_rule: bool = False  # the first unit past a printed rule (a page picture's layout)
 
 
 @dataclass(frozen=True)
@@ -169,15 +170,24 @@ class _Line:
     heading_mark: bool
     bold_only: bool
     hard_break: bool  # markdown "two trailing spaces" line break
+    after_rule: bool = False  # a rule line (RULE_LINE) stood before this line
+
+
+RULE_LINE = "\f"  # a line of its own in a picture's raw text: a printed rule parts the page here
 
 
 def _split_lines(raw: str) -> list[_Line | None]:
-    """Lines with their raw offsets; ``None`` stands for a blank line."""
+    """Lines with their raw offsets; ``None`` stands for a blank line (and a rule line)."""
     out: list[_Line | None] = []
     pos = 0
+    ruled = False
     for line in raw.split("\n"):
         start = pos
         pos += len(line) + 1
+        if line == RULE_LINE:
+            out.append(None)
+            ruled = True
+            continue
         stripped_left = line.lstrip(_INDENT_CHARS)
         lead = len(line) - len(stripped_left)
         indent = sum(2 if ch == "\u3000" else 1 for ch in line[:lead])
@@ -206,7 +216,8 @@ def _split_lines(raw: str) -> list[_Line | None]:
         if not chars:
             out.append(None)
             continue
-        out.append(_Line("".join(chars), positions, indent, bool(m), bold_only, hard_break))
+        out.append(_Line("".join(chars), positions, indent, bool(m), bold_only, hard_break, ruled))
+        ruled = False
     return out
 
 
@@ -309,7 +320,9 @@ class _CleanText:
         self.prev_text = ""
         self.prev_title = False
 
-    def add(self, joined: str, pos: list[int], indent: int, heading: bool) -> None:
+    def add(
+        self, joined: str, pos: list[int], indent: int, heading: bool, after_rule: bool = False
+    ) -> None:
         """Append one paragraph, or glue it to the previous one across a column break."""
         flat, _ = _despace(joined, pos, False)
         titleish = heading or (indent < 2 and is_titleish(flat))
@@ -340,7 +353,9 @@ class _CleanText:
         start = self.length
         self._append(text, tpos)
         kind = "byline" if BYLINE.match(text) else "title" if titleish else "body"
-        self.units.append(Unit(text, start, self.length, indent > 0, heading, False, kind))
+        self.units.append(
+            Unit(text, start, self.length, indent > 0, heading, False, kind, after_rule)
+        )
         self.prev_text = text
         self.prev_title = titleish
 
@@ -388,7 +403,13 @@ def clean_page_text(raw: str) -> tuple[str, list[int], list[Unit]]:
                 pos.append(ln.raw_pos[-1])
         heading = grp[0].heading_mark or all(ln.bold_only for ln in grp)
         for piece, piece_pos, first in _split_at_markers("".join(chars), pos):
-            out.add(piece, piece_pos, grp[0].indent if first else 0, heading and first)
+            out.add(
+                piece,
+                piece_pos,
+                grp[0].indent if first else 0,
+                heading and first,
+                grp[0].after_rule and first,
+            )
     return "".join(out.parts), out.offsets, out.units
 
 
