@@ -37,6 +37,10 @@ VERTICAL_RATIO = 2.0  # a line box this many times taller than wide is set verti
 SPAN = 0.7  # a mark cuts a region when it runs along this share of the region
 TITLE = "## "  # how the page reader (rag.ingest.pages) knows a title line
 RULE_LINE = "\f"  # and a printed rule between articles (a line of its own)
+# a white channel this many lines tall parts the lines OCR joined over it; a shorter one only
+# where the line's characters stand apart (blanks of one column can line up for a few lines)
+TRUSTED_GUTTER = 8.0
+SHORT_GUTTER_GAP = 1.0  # a shorter one cuts where the characters stand this far apart (ems)
 RULE = -2  # an item of the line sequence that stands for a rule
 
 
@@ -327,15 +331,20 @@ def _char_boxes_deskewed(line: Line, degrees: float) -> np.ndarray:
     return np.stack([rx - hw, ry - hh, rx + hw, ry + hh], axis=1)
 
 
-def _cut_lines(lines: list[Line], degrees: float, vseps: list, line_h: float) -> list[Line]:
-    """Lines cut where a vertical separator runs between two of their characters, or where
-    two characters stand further apart than a headline's letter spacing allows."""
+def _cut_lines(
+    lines: list[Line], degrees: float, vseps: list, line_h: float, gutters: Sequence = ()
+) -> list[Line]:
+    """Lines cut where a vertical rule runs between two of their characters, where a gutter
+    does and the two stand apart (white between characters inside a column is no gutter), or
+    where two characters stand further apart than a headline's letter spacing allows."""
+    frames = [(ln, _char_boxes_deskewed(ln, degrees)) for ln in lines]
+    gutter_set = {tuple(g) for g in gutters}
+    vseps = list(vseps) + list(gutters)
     out: list[Line] = []
-    for ln in lines:
+    for ln, b in frames:
         if len(ln.text) < 2:
             out.append(ln)
             continue
-        b = _char_boxes_deskewed(ln, degrees)
         h = float(np.median(b[:, 3] - b[:, 1]))
         if float(np.ptp((b[:, 1] + b[:, 3]) / 2)) > np.ptp((b[:, 0] + b[:, 2]) / 2) or h > 1.3 * line_h:
             out.append(ln)  # set vertically, or a headline: it stands across columns
@@ -354,8 +363,12 @@ def _cut_lines(lines: list[Line], degrees: float, vseps: list, line_h: float) ->
                 continue
             if any(abs(at - k) < 2 * h for k in kept):
                 continue
+            k = int(np.argmin(np.abs(mids - at)))
+            short = v[3] - v[1] < TRUSTED_GUTTER * line_h
+            if tuple(v) in gutter_set and short and b[k + 1, 0] - b[k, 2] < SHORT_GUTTER_GAP * h:
+                continue
             kept.append(at)
-            cuts.append(int(np.argmin(np.abs(mids - at))) + 1)
+            cuts.append(k + 1)
         gaps = b[1:, 0] - b[:-1, 2]
         cuts += [k + 1 for k in np.nonzero(gaps > max(1.5 * h, 1.5 * line_h))[0].tolist()]
         cuts = sorted(set(cuts))
@@ -380,7 +393,7 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
     cuts = _Cuts()
     if marks is not None:
         hseps, vseps = marks.separators()
-        lines = _cut_lines(lines, skew, vseps + list(marks.gutters), line_h)
+        lines = _cut_lines(lines, skew, vseps, line_h, marks.gutters)
         boxes = _deskewed(lines, skew)
         keep = [i for i, b in enumerate(boxes) if not _in_photo(b, marks.photos)]
         lines, boxes = [lines[i] for i in keep], [boxes[i] for i in keep]
