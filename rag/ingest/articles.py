@@ -175,6 +175,11 @@ def _split_page(page: Page) -> tuple[list[_Draft], list[int]]:
     for i, unit in enumerate(page.units):
         if unit.after_rule and cur is not None:
             cur.closed = True  # a printed rule parts articles
+        if unit.caption and cur is not None:
+            # a photo's caption, read after the article it stands in: that article's
+            cur.paragraphs.append(Paragraph(unit.text, unit.start, unit.end))
+            cur.last_unit = i
+            continue
         if unit.kind == "title":
             titles.append(i)
             continue

@@ -41,6 +41,8 @@ RULE_LINE = "\f"  # and a printed rule between articles (a line of its own)
 # where the line's characters stand apart (blanks of one column can line up for a few lines)
 TRUSTED_GUTTER = 8.0
 SHORT_GUTTER_GAP = 1.0  # a shorter one cuts where the characters stand this far apart (ems)
+CAPTION_LINE = "\v"  # and a photo's caption (a line of its own before the caption's lines)
+CAPTION = -3  # an item of the line sequence that stands before a caption
 RULE = -2  # an item of the line sequence that stands for a rule
 
 
@@ -151,7 +153,7 @@ def xy_cut(
     _cut(idx, boxes, line_h, order, cuts, True)
     rest = sorted(cuts.captions, key=lambda i: (boxes[i][1], boxes[i][0]))
     if rest:
-        order.append(rest)
+        order += [[CAPTION], rest]
     return order
 
 
@@ -244,6 +246,7 @@ def _cut(
         order.extend([i] for i in heads)
         _cut([i for i in idx if i not in cuts.vertical], boxes, line_h, order, cuts, False)
         if mine:
+            order.append([CAPTION])
             order.append(sorted(mine, key=lambda i: (boxes[i][1], boxes[i][0])))
         return
     _whitespace_cut(idx, boxes, line_h, order, cuts)
@@ -436,6 +439,9 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         if not block:
             items.append((RULE, False, False))
             continue
+        if block == [CAPTION]:
+            items.append((CAPTION, False, False))
+            continue
         left = min(sub_boxes[i][0] for i in block)
         for j in block:
             i = body[j]
@@ -452,10 +458,10 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
             put("\n", [nan], 1.0)
             continue
         i, indented, title = item
-        if i == RULE:
+        if i in (RULE, CAPTION):
             if chars and chars[-1] != "\n":
                 put("\n", [nan], 1.0)
-            put(RULE_LINE + "\n", [nan, nan], 1.0)
+            put((RULE_LINE if i == RULE else CAPTION_LINE) + "\n", [nan, nan], 1.0)
             continue
         if i < 0:  # the next line goes on the same title line
             continue

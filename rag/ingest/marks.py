@@ -29,7 +29,7 @@ RULE_LINES = 2.5  # a rule is at least this many body line heights long
 PHOTO_LINES = 3.0  # a photo is at least this many line heights on each side
 PANEL_LINES = 4.0  # a tinted panel is at least this many line heights on each side
 GUTTER_LINES = 4.0  # a gutter is a white channel at least this many line heights tall
-GUTTER_WIDTH = (0.45, 1.6)  # and this many line heights wide (wider: a margin or a gap)
+GUTTER_WIDTH = (0.45, 2.5)  # and this many line heights wide (wider: a margin or a gap)
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,11 @@ class Marks:
     skew_degrees: float = 0.0  # the frame: the picture turned by -skew_degrees
 
     def separators(self) -> tuple[list, list]:
-        """Horizontal and vertical separators: rules, and the edges of photos and panels
-        (gutters part lines, not regions: whitespace orders columns)."""
+        """Horizontal and vertical separators: rules, and the edges of panels. Not a photo's
+        edges: text wraps round a photo inside its article. Not gutters: they part lines, and
+        whitespace orders columns."""
         hs, vs = list(self.hrules), list(self.vrules)
-        for x0, y0, x1, y1 in self.panels + self.photos:
+        for x0, y0, x1, y1 in self.panels:
             hs += [(x0, y0, x1, y0), (x0, y1, x1, y1)]
             vs += [(x0, y0, x0, y1), (x1, y0, x1, y1)]
         return hs, vs

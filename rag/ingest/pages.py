@@ -52,6 +52,7 @@ class Unit:
     continues_previous: bool  # joined to the previous unit across a column break
     kind: str = "body"  # "title" (headline candidate), "byline" or "body"
     after_rule: bool = False  # the first unit past a printed rule (a page picture's layout)
+    caption: bool = False  # a photo's caption: it belongs to the article it stands in
 
 
 @dataclass(frozen=True)
@@ -171,22 +172,28 @@ class _Line:
     bold_only: bool
     hard_break: bool  # markdown "two trailing spaces" line break
     after_rule: bool = False  # a rule line (RULE_LINE) stood before this line
+    caption: bool = False  # a caption line (CAPTION_LINE) stood before this line
 
 
 RULE_LINE = "\f"  # a line of its own in a picture's raw text: a printed rule parts the page here
+CAPTION_LINE = "\v"  # and the lines after it, up to a blank line, are a photo's caption
 
 
 def _split_lines(raw: str) -> list[_Line | None]:
     """Lines with their raw offsets; ``None`` stands for a blank line (and a rule line)."""
     out: list[_Line | None] = []
     pos = 0
-    ruled = False
+    ruled = captioned = False
     for line in raw.split("\n"):
         start = pos
         pos += len(line) + 1
         if line == RULE_LINE:
             out.append(None)
             ruled = True
+            continue
+        if line == CAPTION_LINE:
+            out.append(None)
+            captioned = True
             continue
         stripped_left = line.lstrip(_INDENT_CHARS)
         lead = len(line) - len(stripped_left)
@@ -215,8 +222,11 @@ def _split_lines(raw: str) -> list[_Line | None]:
             positions.pop()
         if not chars:
             out.append(None)
+            captioned = False
             continue
-        out.append(_Line("".join(chars), positions, indent, bool(m), bold_only, hard_break, ruled))
+        out.append(
+            _Line("".join(chars), positions, indent, bool(m), bold_only, hard_break, ruled, captioned)
+        )
         ruled = False
     return out
 
@@ -321,7 +331,13 @@ class _CleanText:
         self.prev_title = False
 
     def add(
-        self, joined: str, pos: list[int], indent: int, heading: bool, after_rule: bool = False
+        self,
+        joined: str,
+        pos: list[int],
+        indent: int,
+        heading: bool,
+        after_rule: bool = False,
+        caption: bool = False,
     ) -> None:
         """Append one paragraph, or glue it to the previous one across a column break."""
         flat, _ = _despace(joined, pos, False)
@@ -332,6 +348,8 @@ class _CleanText:
         # paragraph, unless either is a title or this one opens something of its own.
         continues = bool(
             self.units
+            and not caption
+            and not self.units[-1].caption
             and indent == 0
             and not titleish
             and not self.prev_title
@@ -354,7 +372,17 @@ class _CleanText:
         self._append(text, tpos)
         kind = "byline" if BYLINE.match(text) else "title" if titleish else "body"
         self.units.append(
-            Unit(text, start, self.length, indent > 0, heading, False, kind, after_rule)
+            Unit(
+                text,
+                start,
+                self.length,
+                indent > 0,
+                heading,
+                False,
+                "body" if caption else kind,
+                after_rule,
+                caption,
+            )
         )
         self.prev_text = text
         self.prev_title = titleish
@@ -409,6 +437,7 @@ def clean_page_text(raw: str) -> tuple[str, list[int], list[Unit]]:
                 grp[0].indent if first else 0,
                 heading and first,
                 grp[0].after_rule and first,
+                grp[0].caption,
             )
     return "".join(out.parts), out.offsets, out.units
 
