@@ -233,7 +233,11 @@ def _cut(
                     _cut(p, boxes, line_h, order, cuts, True)
                 return
         # a region no mark cuts: its vertical lines head it, its photo's caption closes it
-        heads = sorted((i for i in idx if i in cuts.vertical), key=lambda i: -boxes[i][2])
+        # right column first, each read top to bottom
+        heads = sorted(
+            (i for i in idx if i in cuts.vertical),
+            key=lambda i: (-round(boxes[i][2] / line_h), boxes[i][1]),
+        )
         box = _bounds(idx, boxes)
         mine = [
             i
@@ -403,6 +407,8 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         if not lines:
             return PageText("", np.zeros((0, 4), np.float32), np.zeros(0, np.float32), skew)
         line_h = _body_height(lines, boxes)
+        lines = _line_ends_back(lines, boxes, line_h)
+        boxes = _deskewed(lines, skew)
         vertical = {i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if _is_vertical(ln, b)}
         captions = {
             i: True
@@ -491,6 +497,49 @@ def body_frame(lines: Sequence[Line]) -> tuple[float, list[tuple[float, float, f
     return skew, boxes, _body_height(lines, boxes) if lines else 0.0
 
 
+def _line_ends_back(lines: list[Line], boxes: list, line_h: float) -> list[Line]:  # type: ignore[type-arg]
+    """A "vertical line" of body-sized characters that each stand level with, and just past,
+    the end or start of a line across is those lines' ends (OCR's detector ran down a column's
+    last characters): each goes back to its line."""
+    across = [i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if not _is_vertical(ln, b)]
+    gained: dict[int, list[tuple[str, tuple, bool]]] = {}
+    dissolved: set[int] = set()
+    for v, (ln, b) in enumerate(zip(lines, boxes, strict=True)):
+        if not _is_vertical(ln, b) or b[2] - b[0] > 1.3 * line_h:
+            continue
+        homes = []
+        step = (b[3] - b[1]) / len(ln.text)
+        for k, ch in enumerate(ln.text):
+            cy = b[1] + (k + 0.5) * step
+            home = None
+            for i in across:
+                a = boxes[i]
+                if abs((a[1] + a[3]) / 2 - cy) > 0.4 * line_h:
+                    continue
+                if -0.3 * line_h <= b[0] - a[2] <= 1.5 * line_h:
+                    home = (i, True)  # the line's end
+                elif -0.3 * line_h <= a[0] - b[2] <= 1.5 * line_h:
+                    home = (i, False)  # its start
+            homes.append(home)
+        if sum(h is not None for h in homes) * 2 < len(homes):
+            continue
+        dissolved.add(v)
+        for k, (ch, home) in enumerate(zip(ln.text, homes, strict=True)):
+            if home is not None:
+                gained.setdefault(home[0], []).append((ch, ln.boxes[k], home[1]))
+    if not dissolved:
+        return lines
+    out = []
+    for i, ln in enumerate(lines):
+        if i in dissolved:
+            continue
+        text, bxs = ln.text, ln.boxes
+        for ch, box, at_end in gained.get(i, []):
+            text, bxs = (text + ch, bxs + (box,)) if at_end else (ch + text, (box,) + bxs)
+        out.append(Line(text, bxs, ln.confidence))
+    return out
+
+
 def _body_height(lines: Sequence[Line], boxes: list) -> float:  # type: ignore[type-arg]
     across = [b[3] - b[1] for ln, b in zip(lines, boxes, strict=True) if not _is_vertical(ln, b)]
     heights = sorted(across or [b[3] - b[1] for b in boxes])
@@ -532,6 +581,11 @@ def _header(boxes: list, hseps: list, line_h: float) -> list[int]:  # type: igno
     return above
 
 
+def _size(b: tuple[float, float, float, float]) -> float:
+    """A line's character size: its height, or its width when it is set vertically."""
+    return min(b[2] - b[0], b[3] - b[1])
+
+
 def _joined_titles(items: list, boxes: list) -> list:  # type: ignore[type-arg]
     """Consecutive title lines of about one size (a headline over two lines) become one title:
     the block gaps between them go, and each but the last is marked to go on (index -1 after
@@ -545,7 +599,7 @@ def _joined_titles(items: list, boxes: list) -> list:  # type: ignore[type-arg]
         i, _indented, title = item
         if title and last_title is not None and all(x is None for x in out[last_title + 1 :]):
             j = out[last_title][0]
-            hj, hi = boxes[j][3] - boxes[j][1], boxes[i][3] - boxes[i][1]
+            hj, hi = _size(boxes[j]), _size(boxes[i])
             if 0.8 < hi / max(hj, 1e-6) < 1.25:
                 del out[last_title + 1 :]
                 out.append((-1, False, True))  # joins: no line break

@@ -20,6 +20,7 @@ No model is used: no layout model that ships offline fits newspapers.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,8 +143,6 @@ def find_marks(
     bare = np.where(text[: gh * cell, : gw * cell].reshape(gh, cell, gw, cell) > 0, np.nan, grid)
     bare = bare.transpose(0, 2, 1, 3).reshape(gh, gw, cell * cell)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(bare, axis=2)
@@ -158,7 +157,7 @@ def find_marks(
     grown = cv2.dilate(tint.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     tint_cells = (tint | (unknown & grown)).astype(np.uint8)
     tint_cells = cv2.morphologyEx(tint_cells, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    panels = _regions(tint_cells, cell, PANEL_LINES * line_h, 0.7)
+    panels = [_trimmed(r, level, text) for r in _regions(tint_cells, cell, PANEL_LINES * line_h, 0.7)]
     panels = [p for p in panels if not any(_inside(p, q) for q in photos)]
     gutters = [shift(g) for g in gutters if not any(_inside(g, q) for q in photos)]
     # what looked like rules inside a photo is the photo's own picture
@@ -208,6 +207,27 @@ def _gutters(ink: np.ndarray, line_h: float) -> list:
         if bh >= tall:
             out.append((x / k, y / k, (x + bw) / k, (y + bh) / k))
     return out
+
+
+def _trimmed(r: tuple, level: np.ndarray, text: np.ndarray) -> tuple:
+    """A panel's rectangle cut back to where its tint is: the cells it was found on run past
+    its edges by up to a few cells."""
+    x0, y0, x1, y1 = (int(v) for v in r)
+    region = np.where(text[y0:y1, x0:x1] > 0, np.nan, level[y0:y1, x0:x1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cols = np.nanmedian(region, axis=0)
+        rows = np.nanmedian(region, axis=1)
+    tinted_cols = np.nonzero((cols > 0.6) & (cols < 0.93))[0]
+    tinted_rows = np.nonzero((rows > 0.6) & (rows < 0.93))[0]
+    if not len(tinted_cols) or not len(tinted_rows):
+        return r
+    return (
+        float(x0 + tinted_cols[0]),
+        float(y0 + tinted_rows[0]),
+        float(x0 + tinted_cols[-1] + 1),
+        float(y0 + tinted_rows[-1] + 1),
+    )
 
 
 def _regions(cells: np.ndarray, cell: int, min_side: float, min_fill: float) -> list:
