@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
 from rag.ingest.dates import number as chinese_number
+from rag.ingest.tokenize import simplified_chars
 from rag.ingest.pages import (
     CLOSERS,
     DATELINE,
@@ -130,15 +131,15 @@ class Segmentation:
 
 def _strip_unit(unit: Unit, pattern: re.Pattern[str], at_start: bool) -> tuple[Paragraph, str]:
     """Cut a marker off a unit; return the remaining paragraph and the marker text."""
-    m = pattern.search(unit.text)
+    m = pattern.search(simplified_chars(unit.text))
     if not m:
         return Paragraph(unit.text, unit.start, unit.end), ""
     if at_start:
         rest = unit.text[m.end() :]
         lead = len(rest) - len(rest.lstrip())
-        return Paragraph(rest.strip(), unit.start + m.end() + lead, unit.end), m.group()
+        return Paragraph(rest.strip(), unit.start + m.end() + lead, unit.end), unit.text[m.start() : m.end()]
     rest = unit.text[: m.start()].rstrip()
-    return Paragraph(rest, unit.start, unit.start + len(rest)), m.group()
+    return Paragraph(rest, unit.start, unit.start + len(rest)), unit.text[m.start() : m.end()]
 
 
 @dataclass
@@ -197,8 +198,11 @@ def _split_page(page: Page) -> tuple[list[_Draft], list[int]]:
             pending_bylines.append((i, unit.text))
             continue
         para = Paragraph(unit.text, unit.start, unit.end)
-        m_in = _JUMP_IN.match(unit.text)
-        starts = bool(m_in) or bool(DATELINE.match(unit.text)) or bool(pending_bylines)
+        # the cues are written in simplified script; a traditional page is probed folded (one
+        # character for one, so a match's positions name the printed characters)
+        probe = simplified_chars(unit.text)
+        m_in = _JUMP_IN.match(probe)
+        starts = bool(m_in) or bool(DATELINE.match(probe)) or bool(pending_bylines)
         if cur is None or cur.closed or (starts and cur.paragraphs):
             if cur is not None:
                 cur.closed = True
@@ -206,10 +210,10 @@ def _split_page(page: Page) -> tuple[list[_Draft], list[int]]:
         if m_in:
             para, _ = _strip_unit(unit, _JUMP_IN, at_start=True)
             cur.jump_in = chinese_number(m_in.group(1))
-        m_date = DATELINE.match(para.text)
+        m_date = DATELINE.match(simplified_chars(para.text))
         if m_date and not cur.paragraphs:
-            cur.dateline = m_date.group()
-        m_out = _JUMP_OUT.search(para.text)
+            cur.dateline = para.text[m_date.start() : m_date.end()]
+        m_out = _JUMP_OUT.search(simplified_chars(para.text))
         if m_out:
             cur.jump_out = chinese_number(m_out.group(1))
             para = Paragraph(
@@ -219,9 +223,9 @@ def _split_page(page: Page) -> tuple[list[_Draft], list[int]]:
             )
             cur.closed = True
         else:
-            m_by = _TRAILING_BYLINE.search(para.text)
+            m_by = _TRAILING_BYLINE.search(simplified_chars(para.text))
             if m_by and m_by.start() > 0:
-                cur.bylines.append(m_by.group().strip().strip("（）() "))
+                cur.bylines.append(para.text[m_by.start() : m_by.end()].strip().strip("（）() "))
                 kept = para.text[: m_by.start()].rstrip()
                 para = Paragraph(kept, para.start, para.start + len(kept))
                 cur.closed = True

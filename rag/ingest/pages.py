@@ -20,6 +20,7 @@ import numpy as np
 from rag.errors import PageReadError
 from rag.ingest.dates import NUMBER, YEAR, stored_date
 from rag.ingest.layout import page_text
+from rag.ingest.tokenize import simplified_chars
 from rag.ingest.scans import (
     IMAGE_SUFFIXES,
     PDF_SUFFIXES,
@@ -272,7 +273,8 @@ def _ends_sentence(text: str) -> bool:
 
 def starts_article(text: str) -> bool:
     """A byline, a dateline or a continuation marker: the unit opens an article."""
-    return bool(BYLINE.match(text) or DATELINE.match(text) or JUMP_IN_START.match(text))
+    probe = simplified_chars(text)  # the cues are written in simplified script
+    return bool(BYLINE.match(probe) or DATELINE.match(probe) or JUMP_IN_START.match(probe))
 
 
 def is_titleish(text: str) -> bool:
@@ -308,7 +310,7 @@ def _group_lines(lines: list[_Line | None]) -> list[list[_Line]]:
             or ln.bold_only
             or prev.heading_mark
             or prev.bold_only
-            or bool(JUMP_OUT_END.search(prev.text))
+            or bool(JUMP_OUT_END.search(simplified_chars(prev.text)))
             or starts_article(ln.text)
         )
         if new_group:
@@ -342,7 +344,7 @@ class _CleanText:
         """Append one paragraph, or glue it to the previous one across a column break."""
         flat, _ = _despace(joined, pos, False)
         titleish = heading or (indent < 2 and is_titleish(flat))
-        keep_spaces = titleish or bool(BYLINE.match(flat))
+        keep_spaces = titleish or bool(BYLINE.match(simplified_chars(flat)))
         text, tpos = _despace(joined, pos, keep_spaces)
         # The previous paragraph stopped mid-sentence and this one is not indented: the same
         # paragraph, unless either is a title or this one opens something of its own.
@@ -355,7 +357,7 @@ class _CleanText:
             and not self.prev_title
             and not _ends_sentence(self.prev_text)
             and not starts_article(text)
-            and not BYLINE.match(self.prev_text)
+            and not BYLINE.match(simplified_chars(self.prev_text))
         )
         if continues:
             last = self.units[-1]
@@ -370,7 +372,7 @@ class _CleanText:
             self._append("\n", [max(tpos[0] - 1, 0)])
         start = self.length
         self._append(text, tpos)
-        kind = "byline" if BYLINE.match(text) else "title" if titleish else "body"
+        kind = "byline" if BYLINE.match(simplified_chars(text)) else "title" if titleish else "body"
         self.units.append(
             Unit(
                 text,
@@ -399,8 +401,9 @@ def _split_at_markers(joined: str, pos: list[int]) -> list[tuple[str, list[int],
     OCR glues a jump headline to the continuation under it, or a byline to the jump line
     above it; both markers only ever stand at the edge of an article.
     """
-    cuts = {m.start() for m in _JUMP_IN_ANY.finditer(joined) if m.start() > 0}
-    cuts |= {m.end() for m in _JUMP_OUT_ANY.finditer(joined) if m.end() < len(joined.rstrip())}
+    probe = simplified_chars(joined)  # one for one: positions name ``joined``'s characters
+    cuts = {m.start() for m in _JUMP_IN_ANY.finditer(probe) if m.start() > 0}
+    cuts |= {m.end() for m in _JUMP_OUT_ANY.finditer(probe) if m.end() < len(joined.rstrip())}
     pieces: list[tuple[str, list[int], bool]] = []
     last = 0
     for c in [*sorted(cuts), len(joined)]:
@@ -452,7 +455,7 @@ _JUMP_IN = re.compile(r"[（(]\s*上接第\s*([一二三四五六七八九十\d]
 def infer_date(text: str) -> str | None:
     """The most frequent ``本报M月D日讯`` date on the page, as ``--MM-DD`` (no year is invented)."""
     counts: dict[str, int] = {}
-    for m in _DATE_IN_DATELINE.finditer(text):
+    for m in _DATE_IN_DATELINE.finditer(simplified_chars(text)):
         date = stored_date(m.group(1))
         if date:
             counts[date] = counts.get(date, 0) + 1
@@ -475,7 +478,7 @@ def page_date(meta: dict, text: str, warnings: list[str], name: str) -> str | No
 
 def infer_page_number(text: str) -> int | None:
     """A page that sends articles on (``下转第二版``) is a front page; none other is guessed."""
-    return 1 if _JUMP_OUT.search(text) else None
+    return 1 if _JUMP_OUT.search(simplified_chars(text)) else None
 
 
 def load_manifest(folder: Path) -> tuple[dict[str, dict], list[str]]:

@@ -154,6 +154,19 @@ def simplified_chars(text: str) -> str:
     return "".join(out)
 
 
+def fold(text: str) -> str:
+    """What a text is searched and read as: :func:`simplified_chars` when it is written in
+    traditional script (a page printed so, or OCR that mixed the scripts), so that one script
+    is held inside; a simplified text is kept as written (OpenCC would respell a variant
+    character it may print on purpose). One character for one: offsets into the folded text
+    name the printed characters."""
+    if text.isascii():
+        return text
+    simple = simplified_chars(text)
+    changed = sum(a != b for a, b in zip(text, simple, strict=True))
+    return simple if changed >= max(TRADITIONAL_CHARS, 0.01 * len(text)) else text
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width letters and digits to half-width) and lower case."""
     return unicodedata.normalize("NFKC", text).lower()
@@ -162,7 +175,7 @@ def normalise(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Search tokens of ``text``: jieba words without punctuation or stop words, plus
     number-with-unit tokens."""
-    norm = normalise(text)
+    norm = normalise(fold(text))
     tokens = [
         t
         for t in (w.strip() for w in _jieba().cut_for_search(norm))

@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.ingest.chunks import Sentence
 from rag.ingest.pages import DATELINE
+from rag.ingest.tokenize import fold
 from rag.models.reader import Reader, Span, load_reader, normalise_answer, tidy
 from rag.qa.config import AnswerConfig
 from rag.qa.dates import DateReading, date_spans, read_relative
@@ -277,7 +278,9 @@ def candidates(
     for sp in sorted(spans, key=lambda x: -x.score):
         w = wins[sp.context]
         n = max(i for i, st in enumerate(w.starts) if st <= sp.start)
-        sent = rt.index.sentences[w.sentence_ids[n]]
+        printed = rt.index.sentences[w.sentence_ids[n]]
+        # ranked on the text in one script; the answer keeps the printed sentence
+        sent = replace(printed, text=fold(printed.text))
         a = sp.start - w.starts[n]
         b = min(sp.end - w.starts[n], len(sent.text))  # a span never leaves its sentence
         a, b = tidy(sent.text, a, b)  # cut at the sentence end: trim what the cut left
@@ -292,7 +295,7 @@ def candidates(
                 continue  # the question's own words are never its answer
             seen.add((sent.sentence_id, a, b))
             ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
-            out.append(_scored(query, placing, sp, sent, a, b, ev, cfg))
+            out.append(replace(_scored(query, placing, sp, sent, a, b, ev, cfg), sentence=printed))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -371,7 +374,7 @@ def decline_features(rt: Runtime, ev: Evidence, top: Candidate) -> tuple[float, 
     (up to 30 characters, as a share of 30)."""
     weights = rt.weights(ev.query)
     total = sum(weights.values()) or 1.0
-    low = top.sentence.text.lower()
+    low = fold(top.sentence.text).lower()
     covered = sum(w for t, w in weights.items() if t in low) / total
     length = min(top.end - top.start, 30) / 30
     return (top.span.margin, top.evidence, ev.best, top.fit, covered, length)
@@ -390,7 +393,10 @@ def read(
 ) -> tuple[list[Window], list[Span]]:
     """The windows a reader reads for a question, and the spans it proposes in them."""
     wins = windows(rt, ev.scored, cfg) if ev.scored and ev.best >= cfg.min_evidence else []
-    spans = reader.read(ev.query.text, [w.text for w in wins], top=cfg.read_top) if wins else []
+    # read in one script: a page printed in traditional script is read folded (one character
+    # for one, so the spans' offsets name the printed characters)
+    texts = [fold(w.text) for w in wins]
+    spans = reader.read(ev.query.text, texts, top=cfg.read_top) if wins else []
     return wins, spans
 
 
@@ -428,7 +434,7 @@ def refocus(
         return None
     a, b = seg
     window = Window(sent.text[a:b], (sent.sentence_id,), (-a,), ev.best)
-    found = reader.read(ev.query.text, [window.text], top=cfg.read_top)
+    found = reader.read(ev.query.text, [fold(window.text)], top=cfg.read_top)
     return window, [replace(sp, context=at) for sp in found]
 
 

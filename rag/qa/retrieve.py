@@ -23,6 +23,7 @@ import numpy as np
 from rag.errors import IndexMismatchError
 from rag.ingest.articles import Article
 from rag.ingest.dates import DateRef, in_range, parse_stored
+from rag.ingest.tokenize import fold
 from rag.models.embed import Embedder, load_embedder
 from rag.qa.config import RetrievalConfig
 from rag.qa.query import Query, read_question
@@ -114,7 +115,9 @@ class Runtime:
     def evidence(self, text: str, weights: dict[str, float], header: str, dense: float) -> float:
         """Sentence evidence (:meth:`RetrievalConfig.sentence_score`) of one sentence."""
         cfg = self.config
-        return cfg.sentence_score(lexical_coverage(text, weights, header, cfg.header_share), dense)
+        # the question's words are held in simplified script: so is a traditional page's text
+        covered = lexical_coverage(fold(text), weights, fold(header), cfg.header_share)
+        return cfg.sentence_score(covered, dense)
 
     def chunks_dated(self, match: Callable[[str | None], bool]) -> frozenset[int]:
         """Chunks whose article's date satisfies ``match`` (chunk ids grouped by date once)."""

@@ -48,6 +48,7 @@ from rag.store.index import (
     default_index_dir,
     dense_plan,
     embed_text_of,
+    embed_text_of_sentence,
     load_index,
     load_segment,
     page_infos,
@@ -252,7 +253,7 @@ def _grow(
         staging.mkdir()
         try:
             texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
-            texts += [s.text for s in sentences]
+            texts += [embed_text_of_sentence(s) for s in sentences]
             vkeys = [_key(t) for t in texts]
             # texts of pages read again keep their vectors; a new day's pages have none to
             # keep (and a large index's text hashes take seconds to read)

@@ -44,7 +44,7 @@ from rag.ingest.chunks import (
     sentences_of,
 )
 from rag.ingest.pages import Page, read_pages
-from rag.ingest.tokenize import tokenize
+from rag.ingest.tokenize import fold, tokenize
 from rag.models.embed import Embedder
 from rag.store.lexical import Postings
 from rag.store.pictures import write_pictures
@@ -229,8 +229,14 @@ def _library_versions() -> dict[str, str]:
 
 
 def embed_text_of(chunk: Chunk, article: Article) -> str:
-    """What the model sees for a chunk: the headline as context, then the verbatim text."""
-    return f"{article.headline}\n{chunk.text}" if article.headline else chunk.text
+    """What the model sees for a chunk: the headline as context, then the verbatim text (in
+    simplified script when it is printed in traditional: see :func:`fold`)."""
+    return fold(f"{article.headline}\n{chunk.text}" if article.headline else chunk.text)
+
+
+def embed_text_of_sentence(sentence: Sentence) -> str:
+    """What the model sees for a sentence: its text, in simplified script."""
+    return fold(sentence.text)
 
 
 def _key(text: str) -> str:
@@ -398,7 +404,8 @@ def _build(
         progress("chunks", len(chunks), len(chunks))
     warnings = [w for p in pages for w in p.warnings] + seg.warnings
 
-    texts = [embed_text_of(c, articles[c.article_id]) for c in chunks] + [s.text for s in sentences]
+    texts = [embed_text_of(c, articles[c.article_id]) for c in chunks]
+    texts += [embed_text_of_sentence(s) for s in sentences]
     keys = [_key(t) for t in texts]
     old = {} if full else _previous_vectors(index_dir, embedder.name, embedder.dim)
     chunk_vecs, sent_vecs, embedded = _embed(
