@@ -22,45 +22,25 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def fold(text: str) -> str:
-    """NFKC one character at a time, whitespace dropped, simplified script."""
-    from rag.ingest.tokenize import simplified_chars
+    from rag.evaluate import in_one_script
 
-    kept = "".join(
-        n if len(n := unicodedata.normalize("NFKC", ch)) == 1 else ch
-        for ch in re.sub(r"\s", "", text)
-    )
-    return simplified_chars(kept)
-
-
-def lcs(a: str, b: str) -> int:
-    """Length of the longest common subsequence (bit-parallel, Allison-Dix)."""
-    if not a or not b:
-        return 0
-    masks: dict[str, int] = {}
-    for i, ch in enumerate(a):
-        masks[ch] = masks.get(ch, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    v = full
-    for ch in b:
-        u = v & masks.get(ch, 0)
-        v = ((v + u) | (v - u)) & full
-    return len(a) - bin(v).count("1")
+    return in_one_script(text)
 
 
 def agreement(printed: str, read: str) -> float:
-    return 2 * lcs(printed, read) / max(len(printed) + len(read), 1)
+    from rag.evaluate import reading_order
+
+    return reading_order(printed, read)
 
 
 def cer(a: str, b: str) -> float:
@@ -108,12 +88,20 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; work: {work}")
     made = work / "made"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_scans.py"), args.pages, str(made),
-         "--style", "paper"],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "make_scans.py"),
+            args.pages,
+            str(made),
+            "--style",
+            "paper",
+        ],
         check=True,
         capture_output=True,
     )
-    truths = {p.stem: json.loads(p.read_text("utf-8")) for p in (made / "paper_truth").glob("*.json")}
+    truths = {
+        p.stem: json.loads(p.read_text("utf-8")) for p in (made / "paper_truth").glob("*.json")
+    }
     from rag.ingest.pages import read_pages
 
     t0 = time.perf_counter()
@@ -121,8 +109,10 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     fresh = sum(p.source == "ocr" for p in pages)
     if fresh:
-        print(f"OCR and layout: {seconds / fresh:.1f} s per page, {3600 * fresh / seconds:.0f} "
-              f"pages per hour ({fresh} pages, {os.cpu_count()} cores)")
+        print(
+            f"OCR and layout: {seconds / fresh:.1f} s per page, {3600 * fresh / seconds:.0f} "
+            f"pages per hour ({fresh} pages, {os.cpu_count()} cores)"
+        )
     scores, heads, n_heads = [], 0, 0
     read = read_articles(pages)
     for pid, truth in sorted(truths.items()):
@@ -136,23 +126,27 @@ def main() -> None:
                 n_heads += 1
                 heads += bool(best[0]) and cer(best[0], fold(art["headline"])) <= 0.15
         scores += page_scores
-        print(f"{pid} ({truth['script']}, {truth['dpi']} dpi): reading order "
-              + " ".join(f"{s:.2f}" for s in page_scores)
-              + f"; {len(parts)} articles read, {len(truth['articles'])} printed")
-    print(f"reading order per article: mean {sum(scores) / len(scores):.3f}, "
-          f"≥0.95 on {sum(s >= 0.95 for s in scores)}/{len(scores)}")
+        print(
+            f"{pid} ({truth['script']}, {truth['dpi']} dpi): reading order "
+            + " ".join(f"{s:.2f}" for s in page_scores)
+            + f"; {len(parts)} articles read, {len(truth['articles'])} printed"
+        )
+    print(
+        f"reading order per article: mean {sum(scores) / len(scores):.3f}, "
+        f"≥0.95 on {sum(s >= 0.95 for s in scores)}/{len(scores)}"
+    )
     print(f"headlines found: {heads}/{n_heads} ({heads / max(n_heads, 1):.0%})")
     if args.gold:
-        compare(Path(args.gold), work, truths)
+        compare(Path(args.gold), Path(args.pages), work, truths)
 
 
-def compare(gold: Path, work: Path, truths: dict) -> None:
+def compare(gold: Path, pages: Path, work: Path, truths: dict) -> None:
     import opencc
 
     import rag
 
     build(work / "made" / "paper", work / "index_paper")
-    build(Path(args_pages()), work / "index_text")
+    build(pages, work / "index_text")
     s2t = opencc.OpenCC("s2t").convert
     traditional = {pid for pid, t in truths.items() if t["script"] == "traditional"}
     rows = [json.loads(x) for x in gold.read_text("utf-8").splitlines() if x.strip()]
@@ -172,11 +166,6 @@ def compare(gold: Path, work: Path, truths: dict) -> None:
     print(f"same answer, paper scans vs text archive: {same}/{len(rows)} ({same / len(rows):.0%})")
     if trad_n:
         print(f"traditional-script page, asked in traditional script: {trad_same}/{trad_n} same")
-
-
-def args_pages() -> str:
-    return next((a for a in sys.argv[1:] if not a.startswith("--") and Path(a).is_dir()),
-                str(ROOT / "seeds"))
 
 
 if __name__ == "__main__":

@@ -384,7 +384,9 @@ def _put_run(
         adv = ts.width(ch, size)
         base = y + ascent
         paper.glyphs.append(
-            PaperGlyph(ch, (x, base - 0.88 * size, x + adv, base + 0.12 * size), size, (x, y), art, role)
+            PaperGlyph(
+                ch, (x, base - 0.88 * size, x + adv, base + 0.12 * size), size, (x, y), art, role
+            )
         )
         x += adv
     return x
@@ -401,14 +403,26 @@ def _put_vertical(
         left = x + (size - adv) / 2
         base = y + ascent
         paper.glyphs.append(
-            PaperGlyph(ch, (left, base - 0.88 * size, left + adv, base + 0.12 * size), size, (left, y), art, "head")
+            PaperGlyph(
+                ch,
+                (left, base - 0.88 * size, left + adv, base + 0.12 * size),
+                size,
+                (left, y),
+                art,
+                "head",
+            )
         )
         y += size * 1.08
     return y
 
 
 def _frame(paper: Paper, x0: float, y0: float, x1: float, y1: float, t: float) -> None:
-    paper.rules += [(x0, y0, x1, y0 + t), (x0, y1 - t, x1, y1), (x0, y0, x0 + t, y1), (x1 - t, y0, x1, y1)]
+    paper.rules += [
+        (x0, y0, x1, y0 + t),
+        (x0, y1 - t, x1, y1),
+        (x0, y0, x0 + t, y1),
+        (x1 - t, y0, x1, y1),
+    ]
 
 
 def _lay_paper_article(
@@ -445,7 +459,9 @@ def _lay_paper_article(
                 size = round(size * 0.85)
             for line in ts.wrap(headline_text, size, w, 0):
                 lw = sum(a for _, a in line)
-                _put_run(paper, ts, "".join(c for c, _ in line), x + (w - lw) / 2, y, size, art, "head")
+                _put_run(
+                    paper, ts, "".join(c for c, _ in line), x + (w - lw) / 2, y, size, art, "head"
+                )
                 y += size * 1.3
             y += round(8 * s)
     if blk.byline and not blk.byline_last:
@@ -487,7 +503,16 @@ def _lay_paper_article(
             if r >= len(rows):
                 break
             text, first = rows[r]
-            _put_run(paper, ts, text, cx + (2 * body if first else 0), starts[c] + k * lh, body, art, "body")
+            _put_run(
+                paper,
+                ts,
+                text,
+                cx + (2 * body if first else 0),
+                starts[c] + k * lh,
+                body,
+                art,
+                "body",
+            )
             r += 1
     end = max(bottom, vertical_bottom) + pad
     if feature == "frame":
@@ -512,7 +537,16 @@ def lay_out_paper(
     section = SECTIONS[page_no % len(SECTIONS)]
     _put_run(paper, ts, section, width / 2 - 2.5 * small, y, small, -1, "header")
     right = f"{WEEKDAYS[page_no % 7]}　www.xihaiannews.com"
-    _put_run(paper, ts, right, width - margin - sum(ts.width(c, small) for c in right), y, small, -1, "header")
+    _put_run(
+        paper,
+        ts,
+        right,
+        width - margin - sum(ts.width(c, small) for c in right),
+        y,
+        small,
+        -1,
+        "header",
+    )
     y += small * 1.5
     paper.rules.append((margin, y, width - margin, y + max(2, round(4 * s))))
     y += round(16 * s)
@@ -538,16 +572,25 @@ def lay_out_paper(
         blk = blocks[i]
         size = sum(len(p) for p in blk.paragraphs)
         short = size < 260 and features[i] != "photo"
-        pair = short and i + 1 < n and features[i + 1] != "photo" and sum(len(p) for p in blocks[i + 1].paragraphs) < 600
+        pair = (
+            short
+            and i + 1 < n
+            and features[i + 1] != "photo"
+            and sum(len(p) for p in blocks[i + 1].paragraphs) < 600
+        )
         group = [i, i + 1] if pair else [i]
         spans = [columns // 2, columns - columns // 2] if pair else [columns]
         x, bottom = float(margin), y
         for j, (k, span) in enumerate(zip(group, spans, strict=True)):
             w = span * col_w + (span - 1) * gutter
             start = len(paper.glyphs)
-            end = _lay_paper_article(paper, ts, rng, k, blocks[k], x, y, w, col_w, gutter, features[k])
+            end = _lay_paper_article(
+                paper, ts, rng, k, blocks[k], x, y, w, col_w, gutter, features[k]
+            )
             bottom = max(bottom, end)
-            paper.articles.append({"index": k, "feature": features[k], "glyphs": [start, len(paper.glyphs)]})
+            paper.articles.append(
+                {"index": k, "feature": features[k], "glyphs": [start, len(paper.glyphs)]}
+            )
             if j == 0 and pair:  # a column rule between articles side by side
                 paper.rules.append((x + w + gutter / 2 - s, y, x + w + gutter / 2 + s, 0.0))
             x += w + gutter
@@ -574,7 +617,9 @@ def render_paper(paper: Paper, ts: Typesetter, rng: random.Random):  # type: ign
     for x0, y0, x1, y1 in paper.photos:
         w, h = int(x1 - x0), int(y1 - y0)
         tex = noise.normal(128, 60, (max(1, h // 8), max(1, w // 8))).clip(0, 255).astype(np.uint8)
-        photo = Image.fromarray(tex).resize((w, h), Image.BICUBIC).filter(ImageFilter.GaussianBlur(3))
+        photo = (
+            Image.fromarray(tex).resize((w, h), Image.BICUBIC).filter(ImageFilter.GaussianBlur(3))
+        )
         pd = ImageDraw.Draw(photo)
         for _ in range(4):  # a few shapes: people, a building
             a, b = noise.uniform(0, w), noise.uniform(0, h)
@@ -653,7 +698,9 @@ def write_paper(out: Path, pid: str, n: int, blks: list[Block], font: Path, seed
     for g in paper.glyphs:
         pts = [move(x, y) for x in (g.box[0], g.box[2]) for y in (g.box[1], g.box[3])]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        scan_boxes.append([round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)])
+        scan_boxes.append(
+            [round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)]
+        )
     truth = {
         "page_id": pid,
         "size": [paper.width, paper.height],
@@ -667,7 +714,9 @@ def write_paper(out: Path, pid: str, n: int, blks: list[Block], font: Path, seed
         "article_of": [g.article for g in paper.glyphs],
         "scan_boxes": scan_boxes,
     }
-    (out / "paper_truth" / f"{pid}.json").write_text(json.dumps(truth, ensure_ascii=False), encoding="utf-8")
+    (out / "paper_truth" / f"{pid}.json").write_text(
+        json.dumps(truth, ensure_ascii=False), encoding="utf-8"
+    )
     return f"{pid}: paper, {columns} columns, {script}, {dpi} dpi, {paper.width}x{paper.height}"
 
 

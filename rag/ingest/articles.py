@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
 from rag.ingest.dates import number as chinese_number
-from rag.ingest.tokenize import simplified_chars
 from rag.ingest.pages import (
     CLOSERS,
     DATELINE,
@@ -26,6 +25,7 @@ from rag.ingest.pages import (
     Page,
     Unit,
 )
+from rag.ingest.tokenize import simplified_chars
 
 _JUMP_IN = re.compile(r"^[（(]\s*上接第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]")
 _JUMP_OUT = re.compile(r"[（(]\s*下转第\s*([一二三四五六七八九十\d]+)\s*版\s*[）)]\s*$")
@@ -137,7 +137,9 @@ def _strip_unit(unit: Unit, pattern: re.Pattern[str], at_start: bool) -> tuple[P
     if at_start:
         rest = unit.text[m.end() :]
         lead = len(rest) - len(rest.lstrip())
-        return Paragraph(rest.strip(), unit.start + m.end() + lead, unit.end), unit.text[m.start() : m.end()]
+        return Paragraph(rest.strip(), unit.start + m.end() + lead, unit.end), unit.text[
+            m.start() : m.end()
+        ]
     rest = unit.text[: m.start()].rstrip()
     return Paragraph(rest, unit.start, unit.start + len(rest)), unit.text[m.start() : m.end()]
 

@@ -25,6 +25,7 @@ title (``## ``) for the page reader.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -261,14 +262,16 @@ def _gutter_gaps(idx: list[int], boxes, line_h: float, gutters: list, gaps: list
     most of their height, and no line reaching far over them on both sides (OCR's character
     boxes stand a little off, so a line may touch one)."""
     x0, y0, x1, y1 = _bounds(idx, boxes)
-    out = []
+    out: list[tuple[float, float]] = []
     for g in gutters:
         at = (g[0] + g[2]) / 2
         if not x0 + line_h < at < x1 - line_h:
             continue
         if min(g[3], y1) - max(g[1], y0) < 0.6 * (y1 - y0):
             continue
-        if any(a <= at <= b for a, b in gaps) or any(abs(at - (a + b) / 2) < line_h for a, b in out):
+        if any(a <= at <= b for a, b in gaps) or any(
+            abs(at - (a + b) / 2) < line_h for a, b in out
+        ):
             continue
         if any(boxes[i][0] < at - 0.5 * line_h and boxes[i][2] > at + 0.5 * line_h for i in idx):
             continue
@@ -285,7 +288,9 @@ def _bounds(idx: list[int], boxes) -> tuple[float, float, float, float]:  # type
     )
 
 
-def _whitespace_cut(idx: list[int], boxes, line_h: float, order: list[list[int]], cuts: _Cuts) -> None:  # type: ignore[no-untyped-def]
+def _whitespace_cut(
+    idx: list[int], boxes, line_h: float, order: list[list[int]], cuts: _Cuts
+) -> None:  # type: ignore[no-untyped-def]
     if len(idx) <= 1:
         order.append(idx)
         return
@@ -353,7 +358,10 @@ def _cut_lines(
             out.append(ln)
             continue
         h = float(np.median(b[:, 3] - b[:, 1]))
-        if float(np.ptp((b[:, 1] + b[:, 3]) / 2)) > np.ptp((b[:, 0] + b[:, 2]) / 2) or h > 1.3 * line_h:
+        if (
+            float(np.ptp((b[:, 1] + b[:, 3]) / 2)) > np.ptp((b[:, 0] + b[:, 2]) / 2)
+            or h > 1.3 * line_h
+        ):
             out.append(ln)  # set vertically, or a headline: it stands across columns
             continue
         mid_y = float(np.median((b[:, 1] + b[:, 3]) / 2))
@@ -380,7 +388,7 @@ def _cut_lines(
         cuts += [k + 1 for k in np.nonzero(gaps > max(1.5 * h, 1.5 * line_h))[0].tolist()]
         cuts = sorted(set(cuts))
         cuts.append(len(ln.text))
-        for a, z in zip(cuts, cuts[1:], strict=False):
+        for a, z in itertools.pairwise(cuts):
             out.append(Line(ln.text[a:z], ln.boxes[a:z], ln.confidence))
     return out
 
@@ -409,7 +417,9 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         line_h = _body_height(lines, boxes)
         lines = _line_ends_back(lines, boxes, line_h)
         boxes = _deskewed(lines, skew)
-        vertical = {i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if _is_vertical(ln, b)}
+        vertical = {
+            i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if _is_vertical(ln, b)
+        }
         captions = {
             i: True
             for i, b in enumerate(boxes)
@@ -476,7 +486,8 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         if indented:
             put(INDENT, [nan, nan], 1.0)
         put(lines[i].text, lines[i].boxes, lines[i].confidence)
-        joins = k + 1 < len(items) and items[k + 1] is not None and items[k + 1][0] == -1
+        after = items[k + 1] if k + 1 < len(items) else None
+        joins = after is not None and after[0] == -1
         if not joins:
             put("\n", [nan], 1.0)
     return PageText(
@@ -484,11 +495,15 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         np.asarray(char_boxes, dtype=np.float32).reshape(-1, 4),
         np.asarray(conf, dtype=np.float32),
         skew,
-        "\n".join(lines[i].text for i in sorted(furniture, key=lambda i: (boxes[i][1], boxes[i][0]))),
+        "\n".join(
+            lines[i].text for i in sorted(furniture, key=lambda i: (boxes[i][1], boxes[i][0]))
+        ),
     )
 
 
-def body_frame(lines: Sequence[Line]) -> tuple[float, list[tuple[float, float, float, float]], float]:
+def body_frame(
+    lines: Sequence[Line],
+) -> tuple[float, list[tuple[float, float, float, float]], float]:
     """The page's skew, its lines' boxes turned upright by it, and the body's line height:
     the frame :func:`page_text` orders lines in (and :mod:`rag.ingest.marks` finds marks in)."""
     lines = [ln for ln in lines if ln.text and len(ln.boxes) == len(ln.text)]
@@ -501,7 +516,9 @@ def _line_ends_back(lines: list[Line], boxes: list, line_h: float) -> list[Line]
     """A "vertical line" of body-sized characters that each stand level with, and just past,
     the end or start of a line across is those lines' ends (OCR's detector ran down a column's
     last characters): each goes back to its line."""
-    across = [i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if not _is_vertical(ln, b)]
+    across = [
+        i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if not _is_vertical(ln, b)
+    ]
     gained: dict[int, list[tuple[str, tuple, bool]]] = {}
     dissolved: set[int] = set()
     for v, (ln, b) in enumerate(zip(lines, boxes, strict=True)):
@@ -509,7 +526,7 @@ def _line_ends_back(lines: list[Line], boxes: list, line_h: float) -> list[Line]
             continue
         homes = []
         step = (b[3] - b[1]) / len(ln.text)
-        for k, ch in enumerate(ln.text):
+        for k in range(len(ln.text)):
             cy = b[1] + (k + 0.5) * step
             home = None
             for i in across:
@@ -535,7 +552,7 @@ def _line_ends_back(lines: list[Line], boxes: list, line_h: float) -> list[Line]
             continue
         text, bxs = ln.text, ln.boxes
         for ch, box, at_end in gained.get(i, []):
-            text, bxs = (text + ch, bxs + (box,)) if at_end else (ch + text, (box,) + bxs)
+            text, bxs = (text + ch, (*bxs, box)) if at_end else (ch + text, (box, *bxs))
         out.append(Line(text, bxs, ln.confidence))
     return out
 
@@ -558,8 +575,11 @@ def _in_photo(b: tuple[float, float, float, float], photos) -> bool:  # type: ig
 def _under(b: tuple[float, float, float, float], p, line_h: float) -> bool:  # type: ignore[no-untyped-def]
     """Does the line stand right under photo ``p``, inside its width (its caption)?"""
     cx = (b[0] + b[2]) / 2
-    return p[0] - line_h <= b[0] and b[2] <= p[2] + line_h and p[0] <= cx <= p[2] and (
-        p[3] - 0.3 * line_h <= b[1] <= p[3] + 1.5 * line_h
+    return (
+        p[0] - line_h <= b[0]
+        and b[2] <= p[2] + line_h
+        and p[0] <= cx <= p[2]
+        and (p[3] - 0.3 * line_h <= b[1] <= p[3] + 1.5 * line_h)
     )
 
 

@@ -69,7 +69,7 @@ def _rotation(degrees: float, w: int, h: int) -> tuple[np.ndarray, float, float,
     ry = -corners[:, 0] * sin + corners[:, 1] * cos
     tx, ty = -rx.min(), -ry.min()
     m = np.array([[cos, sin, tx], [-sin, cos, ty]], dtype=np.float64)
-    return m, tx, ty, int(math.ceil(rx.max() + tx)), int(math.ceil(ry.max() + ty))
+    return m, tx, ty, math.ceil(rx.max() + tx), math.ceil(ry.max() + ty)
 
 
 def _evened(gray: np.ndarray) -> np.ndarray:
@@ -99,15 +99,15 @@ def find_marks(
         return Marks(skew_degrees=degrees)
     h, w = gray.shape
     m, tx, ty, cw, ch = _rotation(degrees, w, h)
-    level = cv2.warpAffine(
-        _evened(gray), m, (cw, ch), flags=cv2.INTER_LINEAR, borderValue=1.0
-    )
+    level = cv2.warpAffine(_evened(gray), m, (cw, ch), flags=cv2.INTER_LINEAR, borderValue=1.0)
     inside = cv2.warpAffine(np.ones_like(gray), m, (cw, ch), flags=cv2.INTER_NEAREST)
     text = np.zeros((ch, cw), np.uint8)
     pad = 0.15 * line_h
     for x0, y0, x1, y1 in text_boxes:
         a, b = int(x0 + tx - pad), int(y0 + ty - pad)
-        text[max(b, 0) : max(int(y1 + ty + pad) + 1, 0), max(a, 0) : max(int(x1 + tx + pad) + 1, 0)] = 1
+        text[
+            max(b, 0) : max(int(y1 + ty + pad) + 1, 0), max(a, 0) : max(int(x1 + tx + pad) + 1, 0)
+        ] = 1
     dark = ((level < 0.55) & (text == 0)).astype(np.uint8)
 
     def shift(r: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -115,12 +115,17 @@ def find_marks(
 
     long = max(int(RULE_LINES * line_h), 8)
     thick = max(0.35 * line_h, 3.0)
-    hrules, vrules = [], []
+    hrules: list[tuple[float, float, float, float]] = []
+    vrules: list[tuple[float, float, float, float]] = []
     for kernel, out, horizontal in (((long, 1), hrules, True), ((1, long), vrules, False)):
-        opened = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        opened = cv2.morphologyEx(
+            dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel)
+        )
         # a rule broken by a stain or a gap of JPEG noise is one rule
         closing = (max(3, int(0.5 * line_h)), 1) if horizontal else (1, max(3, int(0.5 * line_h)))
-        opened = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, closing))
+        opened = cv2.morphologyEx(
+            opened, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, closing)
+        )
         n, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
         for i in range(1, n):
             x, y, bw, bh, _area = stats[i]
@@ -142,11 +147,10 @@ def find_marks(
     # the paper's own tone in each cell: the median of what is not type
     bare = np.where(text[: gh * cell, : gw * cell].reshape(gh, cell, gw, cell) > 0, np.nan, grid)
     bare = bare.transpose(0, 2, 1, 3).reshape(gh, gw, cell * cell)
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median = np.nanmedian(bare, axis=2)
-            bare_mid = np.nanmean(bare < 0.75, axis=2)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(bare, axis=2)
+        bare_mid = np.nanmean(bare < 0.75, axis=2)
     photo_cells = ((mid > 0.25) & (txt < 0.5) & on_page).astype(np.uint8)
     photo_cells = cv2.morphologyEx(photo_cells, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     photos = _regions(photo_cells, cell, PHOTO_LINES * line_h, 0.6)
@@ -157,7 +161,9 @@ def find_marks(
     grown = cv2.dilate(tint.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     tint_cells = (tint | (unknown & grown)).astype(np.uint8)
     tint_cells = cv2.morphologyEx(tint_cells, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    panels = [_trimmed(r, level, text) for r in _regions(tint_cells, cell, PANEL_LINES * line_h, 0.7)]
+    panels = [
+        _trimmed(r, level, text) for r in _regions(tint_cells, cell, PANEL_LINES * line_h, 0.7)
+    ]
     panels = [p for p in panels if not any(_inside(p, q) for q in photos)]
     gutters = [shift(g) for g in gutters if not any(_inside(g, q) for q in photos)]
     # what looked like rules inside a photo is the photo's own picture
@@ -184,9 +190,12 @@ def _gutters(ink: np.ndarray, line_h: float) -> list:
     lh = line_h * k
     tall = max(3, int(GUTTER_LINES * lh))
     narrow = max(2, round(GUTTER_WIDTH[0] * lh))
-    white = (~small).astype(np.uint8)
     # white at least ``narrow`` wide and ``tall`` high everywhere along the channel
-    white = cv2.morphologyEx(white, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (narrow, tall)))
+    white = cv2.morphologyEx(
+        (~small).astype(np.uint8),
+        cv2.MORPH_OPEN,
+        cv2.getStructuringElement(cv2.MORPH_RECT, (narrow, tall)),
+    )
     # keep the narrow runs of each row only: wide white is margin or a gap between bands
     h, w = white.shape
     padded = np.zeros((h, w + 2), np.int8)
@@ -199,7 +208,9 @@ def _gutters(ink: np.ndarray, line_h: float) -> list:
     for r, a, b in zip(rows, starts, ends, strict=True):
         if b - a <= widest:
             keep[r, a:b] = True
-    keep8 = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall)))
+    keep8 = cv2.morphologyEx(
+        keep.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, tall))
+    )
     n, _, stats, _ = cv2.connectedComponentsWithStats(keep8, connectivity=8)
     out = []
     for i in range(1, n):
@@ -233,12 +244,14 @@ def _trimmed(r: tuple, level: np.ndarray, text: np.ndarray) -> tuple:
 def _regions(cells: np.ndarray, cell: int, min_side: float, min_fill: float) -> list:
     import cv2
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=4)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=4)
     out = []
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]
         if bw * cell >= min_side and bh * cell >= min_side and area >= min_fill * bw * bh:
-            out.append((float(x * cell), float(y * cell), float((x + bw) * cell), float((y + bh) * cell)))
+            out.append(
+                (float(x * cell), float(y * cell), float((x + bw) * cell), float((y + bh) * cell))
+            )
     return out
 
 

@@ -20,7 +20,6 @@ import numpy as np
 from rag.errors import PageReadError
 from rag.ingest.dates import NUMBER, YEAR, stored_date
 from rag.ingest.layout import page_text
-from rag.ingest.tokenize import simplified_chars
 from rag.ingest.scans import (
     IMAGE_SUFFIXES,
     PDF_SUFFIXES,
@@ -30,6 +29,7 @@ from rag.ingest.scans import (
     read_image,
     read_pdf_page,
 )
+from rag.ingest.tokenize import simplified_chars
 
 TEXT_SUFFIXES = (".txt", ".md")
 PAGE_SUFFIXES = TEXT_SUFFIXES + PDF_SUFFIXES + IMAGE_SUFFIXES
@@ -226,7 +226,9 @@ def _split_lines(raw: str) -> list[_Line | None]:
             captioned = False
             continue
         out.append(
-            _Line("".join(chars), positions, indent, bool(m), bold_only, hard_break, ruled, captioned)
+            _Line(
+                "".join(chars), positions, indent, bool(m), bold_only, hard_break, ruled, captioned
+            )
         )
         ruled = False
     return out

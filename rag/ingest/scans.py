@@ -368,11 +368,11 @@ def _ocr_picture(picture, name: str) -> Reading:  # type: ignore[no-untyped-def]
     size = (int(rgb.shape[1]), int(rgb.shape[0]))
     cached = _load_cached(cache)
     if cached is not None:
-        lines = tuple(_tightened(ln) for ln in cached)
-        return Reading(lines, size, "ocr-cached", marks=_marks(rgb, lines))
+        kept = tuple(_tightened(ln) for ln in cached)
+        return Reading(kept, size, "ocr-cached", marks=_marks(rgb, kept))
     log.debug("OCR of %s (%dx%d)", name, *size)
     result, _ = _ocr_engine()(rgb[:, :, ::-1], return_word_box=True, text_score=0.0)
-    lines = []
+    lines: list[Line] = []
     for item in result or []:
         text, score = str(item[1]), float(item[2])
         words = item[3] if len(item) > 3 else None
@@ -411,7 +411,10 @@ def _tightened(line: Line) -> Line:
         pad = (x1 - x0) * (1 - DETECTOR_HEIGHT_KEPT) / 2
         return Line(
             line.text,
-            tuple((x0 + pad, y0 + k * step, x1 - pad, y0 + (k + 1) * step) for k in range(len(line.text))),
+            tuple(
+                (x0 + pad, y0 + k * step, x1 - pad, y0 + (k + 1) * step)
+                for k in range(len(line.text))
+            ),
             line.confidence,
         )
     half = DETECTOR_HEIGHT_KEPT / 2
