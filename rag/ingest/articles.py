@@ -35,6 +35,7 @@ _TRAILING_BYLINE = re.compile(
 _DASH_END = re.compile(r"(?:—{2,}|-{2,}|：|:)$")
 
 HEAD_BONUS = 0.15
+RULED_HEAD_BONUS = 0.3  # a title under a printed rule, right over a part: enough by itself
 TAIL_BONUS = 0.10
 ALIGN_BONUS = 0.2
 QUOTE_BONUS = 0.3
@@ -332,11 +333,26 @@ def _positions(title_idx: int, drafts: list[_Draft], units: tuple[Unit, ...]) ->
             units[j].kind == "title" for j in range(title_idx, d.first_unit)
         ):
             bonus[k] = HEAD_BONUS
+            if _opens_ruled_region(title_idx, units):
+                # a printed rule frames the article: the title at the top of the frame heads
+                # the part right under it, whatever words it shares with it
+                bonus[k] = max(bonus[k], RULED_HEAD_BONUS)
         elif title_idx > d.last_unit and all(
             units[j].kind == "title" for j in range(d.last_unit + 1, title_idx + 1)
         ):
             bonus[k] = max(bonus.get(k, 0.0), TAIL_BONUS)
     return bonus
+
+
+def _opens_ruled_region(title_idx: int, units: tuple[Unit, ...]) -> bool:
+    """Does the title stand at the top of a region a printed rule cut off (only titles between
+    the rule and it)?"""
+    for j in range(title_idx, -1, -1):
+        if units[j].after_rule:
+            return True
+        if units[j].kind != "title":
+            return False
+    return False
 
 
 def _aligned(page: Page, drafts: list[_Draft], titles: list[int]) -> dict[int, int]:

@@ -420,11 +420,7 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         vertical = {
             i for i, (ln, b) in enumerate(zip(lines, boxes, strict=True)) if _is_vertical(ln, b)
         }
-        captions = {
-            i: True
-            for i, b in enumerate(boxes)
-            if i not in vertical and any(_under(b, p, line_h) for p in marks.photos)
-        }
+        captions = {i: True for i in _captions(lines, boxes, vertical, marks.photos, line_h)}
         furniture = _header(boxes, hseps, line_h)
         cuts = _Cuts(hseps, vseps, vertical, captions, 0.3, list(marks.gutters))
         for i in furniture:
@@ -572,15 +568,37 @@ def _in_photo(b: tuple[float, float, float, float], photos) -> bool:  # type: ig
     return any(p[0] <= cx <= p[2] and p[1] <= cy <= p[3] for p in photos)
 
 
-def _under(b: tuple[float, float, float, float], p, line_h: float) -> bool:  # type: ignore[no-untyped-def]
-    """Does the line stand right under photo ``p``, inside its width (its caption)?"""
-    cx = (b[0] + b[2]) / 2
-    return (
-        p[0] - line_h <= b[0]
-        and b[2] <= p[2] + line_h
-        and p[0] <= cx <= p[2]
-        and (p[3] - 0.3 * line_h <= b[1] <= p[3] + 1.5 * line_h)
-    )
+def _captions(lines: list[Line], boxes: list, vertical: set, photos, line_h: float) -> list[int]:  # type: ignore[no-untyped-def,type-arg]
+    """Lines of each photo's caption: the row right under it, inside its width, and the rows
+    that go on under that row set smaller than the body (text wrapped round the photo goes on
+    under its caption at body size)."""
+    out: list[int] = []
+    for p in photos:
+
+        def inside(b: tuple[float, float, float, float]) -> bool:
+            cx = (b[0] + b[2]) / 2
+            return p[0] - line_h <= b[0] and b[2] <= p[2] + line_h and p[0] <= cx <= p[2]
+
+        below = sorted(
+            (
+                i
+                for i, b in enumerate(boxes)
+                if i not in vertical and inside(b) and b[1] >= p[3] - 0.3 * line_h
+            ),
+            key=lambda i: boxes[i][1],
+        )
+        bottom = p[3]
+        for n, i in enumerate(below):
+            b = boxes[i]
+            first_row = n == 0 or abs(b[1] - boxes[below[0]][1]) < 0.5 * line_h
+            if first_row and b[1] <= p[3] + 1.0 * line_h:
+                out.append(i)
+            elif b[1] - bottom <= 0.6 * line_h and b[3] - b[1] < 0.95 * line_h:
+                out.append(i)
+            else:
+                break
+            bottom = max(bottom, b[3])
+    return out
 
 
 def _header(boxes: list, hseps: list, line_h: float) -> list[int]:  # type: ignore[type-arg]
