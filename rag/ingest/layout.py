@@ -575,7 +575,7 @@ def _captions(lines: list[Line], boxes: list, vertical: set, photos, line_h: flo
     out: list[int] = []
     for p in photos:
 
-        def inside(b: tuple[float, float, float, float]) -> bool:
+        def inside(b: tuple[float, float, float, float], p=p) -> bool:  # type: ignore[no-untyped-def]
             cx = (b[0] + b[2]) / 2
             return p[0] - line_h <= b[0] and b[2] <= p[2] + line_h and p[0] <= cx <= p[2]
 
@@ -591,12 +591,11 @@ def _captions(lines: list[Line], boxes: list, vertical: set, photos, line_h: flo
         for n, i in enumerate(below):
             b = boxes[i]
             first_row = n == 0 or abs(b[1] - boxes[below[0]][1]) < 0.5 * line_h
-            if first_row and b[1] <= p[3] + 1.0 * line_h:
-                out.append(i)
-            elif b[1] - bottom <= 0.6 * line_h and b[3] - b[1] < 0.95 * line_h:
-                out.append(i)
-            else:
+            caption_row = first_row and b[1] <= p[3] + 1.0 * line_h
+            smaller_under = b[1] - bottom <= 0.6 * line_h and b[3] - b[1] < 0.95 * line_h
+            if not (caption_row or smaller_under):
                 break
+            out.append(i)
             bottom = max(bottom, b[3])
     return out
 
