@@ -100,6 +100,16 @@ def page_blocks(pages_dir: Path) -> dict[str, list[Block]]:
     return out
 
 
+def issue_page_numbers(pages_dir: Path) -> dict[str, int | None]:
+    """Each page's number in its issue, as the library reads the text pages."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from rag.ingest.articles import page_numbers, segment
+    from rag.ingest.pages import read_pages
+
+    pages = [p for p in read_pages(pages_dir) if p.text.strip()]
+    return page_numbers(pages, segment(pages).articles)
+
+
 def _numeral(n: int) -> str:
     return NUMERALS[n - 1] if 1 <= n <= 10 else str(n)
 
@@ -523,7 +533,7 @@ def _lay_paper_article(
 
 
 def lay_out_paper(
-    blocks: list[Block], ts: Typesetter, rng: random.Random, page_no: int, columns: int
+    blocks: list[Block], ts: Typesetter, rng: random.Random, page_no: int | None, columns: int
 ) -> Paper:
     s = ts.scale
     width = round(1500 * s)
@@ -533,10 +543,14 @@ def lay_out_paper(
     # page header over a thick rule, then a section flag in a frame
     y = float(margin)
     small = ts.small
-    _put_run(paper, ts, f"第{_numeral(page_no)}版", margin, y, small, -1, "header")
-    section = SECTIONS[page_no % len(SECTIONS)]
+    # the page's number in its issue as the library reads it (a front page's 下转, the jump
+    # line of a linked article), so that the header agrees with the jump lines
+    if page_no is not None:
+        _put_run(paper, ts, f"第{_numeral(page_no)}版", margin, y, small, -1, "header")
+    seq = (page_no or 0) + len(blocks)  # which section and weekday: any, but fixed
+    section = SECTIONS[seq % len(SECTIONS)]
     _put_run(paper, ts, section, width / 2 - 2.5 * small, y, small, -1, "header")
-    right = f"{WEEKDAYS[page_no % 7]}　www.xihaiannews.com"
+    right = f"{WEEKDAYS[seq % 7]}　www.xihaiannews.com"
     _put_run(
         paper,
         ts,
@@ -668,14 +682,16 @@ def paper_variant(n: int) -> tuple[str, int]:
     return script, dpi
 
 
-def write_paper(out: Path, pid: str, n: int, blks: list[Block], font: Path, seed: int) -> str:
+def write_paper(
+    out: Path, pid: str, n: int, blks: list[Block], font: Path, seed: int, number: int | None
+) -> str:
     script, dpi = paper_variant(n)
     ts = Typesetter(font, dpi / 150)
     rng = random.Random(f"{seed}-{pid}")
     if script == "traditional":
         blks = to_traditional(blks)
     columns = 5 + n % 2
-    paper = lay_out_paper(blks, ts, rng, n + 1, columns)
+    paper = lay_out_paper(blks, ts, rng, number, columns)
     img = render_paper(paper, ts, rng)
     if dpi >= 300:
         img = fold_shadow(img, rng)
@@ -738,11 +754,12 @@ def main(argv: list[str] | None = None) -> int:
     font = find_font()
     if args.style == "paper":
         blocks = page_blocks(args.pages)
+        numbers = issue_page_numbers(args.pages)
         for sub in ("paper", "paper_truth"):
             (args.out / sub).mkdir(parents=True, exist_ok=True)
         for n, (pid, blks) in enumerate(sorted(blocks.items())):
             if args.only is None or pid in args.only:
-                print(write_paper(args.out, pid, n, blks, font, args.seed))
+                print(write_paper(args.out, pid, n, blks, font, args.seed, numbers.get(pid)))
         if (args.pages / "pages.json").is_file():
             shutil.copy(args.pages / "pages.json", args.out / "paper" / "pages.json")
         return 0

@@ -49,12 +49,17 @@ def test_rules_photos_and_panels_are_found_on_the_picture():
     page[320:1150, 500:502] = 30  # a column rule down the lower half
     page[80:260, 600:900] = np.random.default_rng(0).integers(20, 200, (180, 300))  # a photo
     page[400:700, 60:460] = 215  # a tinted panel with text on it
+    page[20:52, 40:100] = 30  # a section flag's small frame, its text inside
+    page[22:50, 42:98] = 245
+    page[26:46, 50:90] = 25
     text = []
     for r in range(8):
         y = 420 + r * 32
         page[y : y + 20, 80:440] = 25
         text.append((80.0, float(y), 440.0, float(y + 20)))
-    marks = find_marks(page, 0.0, text, line_h)
+    marks = find_marks(page, 0.0, [*text, (50.0, 26.0, 90.0, 46.0)], line_h)
+    assert len(marks.boxes) == 1
+    assert np.allclose(marks.boxes[0], (40, 20, 100, 52), atol=2)
     assert any(r[0] < 60 and r[2] > 940 and 295 < r[1] < 305 for r in marks.hrules)
     assert any(495 < r[0] < 505 and r[3] - r[1] > 700 for r in marks.vrules)
     assert len(marks.photos) == 1
@@ -105,6 +110,7 @@ def test_rules_part_regions_headers_and_captions_keep_their_place():
     from rag.ingest.marks import Marks
 
     lines = [_line("第二版", 20, 0, size=16), _line("要闻", 400, 0, size=16)]
+    lines.append(_line("经济", 400, 32, size=16))  # a section flag in its small box
     # band 1 under the header rule: a headline-sized title, two columns, a photo top right
     # with its caption
     lines.append(_line("甲文标题", 20, 40, size=40))
@@ -122,9 +128,11 @@ def test_rules_part_regions_headers_and_captions_keep_their_place():
         hrules=((10.0, 25.0, 480.0, 28.0), (10.0, 300.0, 480.0, 302.0)),
         vrules=((240.0, 305.0, 242.0, 420.0),),
         photos=((260.0, 95.0, 470.0, 155.0),),
+        boxes=((396.0, 29.0, 436.0, 51.0),),
     )
     laid = page_text(lines, marks)
-    assert laid.furniture == "第二版\n要闻"
+    assert laid.furniture == "第二版\n要闻\n经济"
+    assert "经济" not in laid.raw
     order = [ln.strip("\u3000") for ln in laid.raw.split("\n") if ln.strip(" \u3000")]
     assert "噪点" not in laid.raw
     band1 = (
@@ -233,6 +241,15 @@ def test_a_traditional_script_page_is_searched_and_answered_in_both_scripts(
         assert in_one_script(got.text) == in_one_script(simple.text)
         assert got.text in printed.replace("\n", "") or got.text in printed
         assert got.citations[0].page == page
+
+
+def test_the_page_header_names_the_page():
+    from rag.ingest.pages import infer_page_number
+
+    assert infer_page_number("正文。", "第二版\n要闻") == 2
+    assert infer_page_number("正文。", "第 12 版 · 经济") == 12
+    assert infer_page_number("正文（下转第二版）", "") == 1
+    assert infer_page_number("正文。", "要闻") is None
 
 
 def test_traditional_text_keeps_every_offset():

@@ -44,6 +44,7 @@ TRUSTED_GUTTER = 8.0
 SHORT_GUTTER_GAP = 1.0  # a shorter one cuts where the characters stand this far apart (ems)
 CAPTION_LINE = "\v"  # and a photo's caption (a line of its own before the caption's lines)
 CAPTION = -3  # an item of the line sequence that stands before a caption
+FLAG_CHARS = 8  # a section flag is at most this long
 RULE = -2  # an item of the line sequence that stands for a rule
 
 
@@ -422,6 +423,14 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
         }
         captions = {i: True for i in _captions(lines, boxes, vertical, marks.photos, line_h)}
         furniture = _header(boxes, hseps, line_h)
+        # a section flag in its small printed box (要闻, 经济) is the page's, not an article's
+        furniture += [
+            i
+            for i, b in enumerate(boxes)
+            if i not in furniture
+            and len(lines[i].text) <= FLAG_CHARS
+            and any(_in_photo(b, (f,)) for f in marks.boxes)
+        ]
         cuts = _Cuts(hseps, vseps, vertical, captions, 0.3, list(marks.gutters))
         for i in furniture:
             cuts.captions.pop(i, None)

@@ -44,6 +44,8 @@ class Marks:
     # white channels between columns, at least GUTTER_LINES lines tall: where OCR joins the
     # lines of two columns across a narrow gutter, the layout cuts them apart
     gutters: tuple[tuple[float, float, float, float], ...] = ()
+    # small printed boxes, shorter than a rule: a section flag (要闻, 经济) stands in one
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
     size: tuple[int, int] = (0, 0)
     skew_degrees: float = 0.0  # the frame: the picture turned by -skew_degrees
 
@@ -134,6 +136,7 @@ def find_marks(
                 out.append(shift((float(x), float(y), float(x + bw), float(y + bh))))
 
     gutters = _gutters(level < 0.55, line_h)
+    boxes = [shift(b) for b in _small_frames(level < 0.7, line_h)]
 
     # photos and panels on a grid of cells half a line high
     cell = max(2, int(line_h / 2))
@@ -175,9 +178,46 @@ def find_marks(
         tuple(shift(r) for r in photos),
         tuple(shift(r) for r in panels),
         tuple(gutters),
+        tuple(boxes),
         (w, h),
         degrees,
     )
+
+
+def _small_frames(ink: np.ndarray, line_h: float) -> list:
+    """Small printed boxes, a line or two high and a few characters wide (the frame round a
+    section flag): straight runs of ink longer than a character, across and down, that close
+    a rectangle. The text inside is not erased (OCR's box of a flag takes in its frame), so
+    only the straight runs are looked at."""
+    import cv2
+
+    ink8 = ink.astype(np.uint8)
+    across = cv2.morphologyEx(
+        ink8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (int(1.2 * line_h), 1))
+    )
+    down = cv2.morphologyEx(
+        ink8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(0.8 * line_h)))
+    )
+    runs = across | down
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if not (1.5 * line_h <= bw <= 15 * line_h and 0.9 * line_h <= bh <= 3.5 * line_h):
+            continue
+        if area > 0.4 * bw * bh:
+            continue  # a filled block, not a frame
+        mine = labels[y : y + bh, x : x + bw] == i
+        edge = max(2, int(0.15 * line_h))
+        sides = (
+            mine[:edge].any(axis=0).mean(),
+            mine[-edge:].any(axis=0).mean(),
+            mine[:, :edge].any(axis=1).mean(),
+            mine[:, -edge:].any(axis=1).mean(),
+        )
+        if min(sides) > 0.85:
+            out.append((float(x), float(y), float(x + bw), float(y + bh)))
+    return out
 
 
 def _gutters(ink: np.ndarray, line_h: float) -> list:

@@ -19,6 +19,7 @@ import numpy as np
 
 from rag.errors import PageReadError
 from rag.ingest.dates import NUMBER, YEAR, stored_date
+from rag.ingest.dates import number as number_of
 from rag.ingest.layout import page_text
 from rag.ingest.scans import (
     IMAGE_SUFFIXES,
@@ -478,8 +479,16 @@ def page_date(meta: dict, text: str, warnings: list[str], name: str) -> str | No
     return infer_date(text)
 
 
-def infer_page_number(text: str) -> int | None:
-    """A page that sends articles on (``下转第二版``) is a front page; none other is guessed."""
+_HEADER_PAGE = re.compile(r"^第\s*([一二三四五六七八九十\d]{1,3})\s*版")
+
+
+def infer_page_number(text: str, header: str = "") -> int | None:
+    """The number a page header prints (``第二版``, read from a page picture's header), else 1
+    for a page that sends articles on (``下转第二版``: a front page); none other is guessed."""
+    for line in simplified_chars(header).splitlines():
+        m = _HEADER_PAGE.match(line.strip())
+        if m:
+            return number_of(m.group(1))
     return 1 if _JUMP_OUT.search(simplified_chars(text)) else None
 
 
@@ -638,9 +647,7 @@ def read_picture(
         style="plain",
         date=date,
         edition=meta.get("edition"),
-        number=number
-        if isinstance(number, int)
-        else infer_page_number(f"{laid.furniture}\n{text}" if laid.furniture else text),
+        number=number if isinstance(number, int) else infer_page_number(text, laid.furniture),
         warnings=tuple(warnings),
         source=reading.method,
         image_size=reading.size,
