@@ -198,7 +198,7 @@ def _small_frames(ink: np.ndarray, line_h: float) -> list:
     down = cv2.morphologyEx(
         ink8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, int(0.8 * line_h)))
     )
-    runs = across | down
+    runs = np.maximum(np.asarray(across, np.uint8), np.asarray(down, np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
     out = []
     for i in range(1, n):
