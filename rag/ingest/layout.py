@@ -429,7 +429,7 @@ def page_text(lines: Sequence[Line], marks=None) -> PageText:  # type: ignore[no
             for i, b in enumerate(boxes)
             if i not in furniture
             and len(lines[i].text) <= FLAG_CHARS
-            and any(_in_photo(b, (f,)) for f in marks.boxes)
+            and any(_boxed(b, f, line_h) for f in marks.boxes)
         ]
         cuts = _Cuts(hseps, vseps, vertical, captions, 0.3, list(marks.gutters))
         for i in furniture:
@@ -570,6 +570,15 @@ def _body_height(lines: Sequence[Line], boxes: list) -> float:  # type: ignore[t
 
 def _is_vertical(line: Line, box: tuple[float, float, float, float]) -> bool:
     return len(line.text) >= 2 and box[3] - box[1] > VERTICAL_RATIO * (box[2] - box[0])
+
+
+def _boxed(b: tuple[float, float, float, float], f, line_h: float) -> bool:  # type: ignore[no-untyped-def]
+    """Does box ``f`` frame the line ``b`` alone: round the whole line, with room about it?"""
+    pad = 0.3 * line_h
+    inside = f[0] - pad <= b[0] and b[2] <= f[2] + pad and f[1] - pad <= b[1] and b[3] <= f[3] + pad
+    # OCR's box of the line takes in most of the frame's height; across there is room
+    roomy = f[3] - f[1] >= b[3] - b[1] and f[2] - f[0] >= (b[2] - b[0]) + 0.4 * line_h
+    return inside and roomy
 
 
 def _in_photo(b: tuple[float, float, float, float], photos) -> bool:  # type: ignore[no-untyped-def]
