@@ -326,6 +326,16 @@ def degrade(img, rng: random.Random, max_degrees: float = 2.0):  # type: ignore[
     return scan, move, angle
 
 
+def moved_boxes(boxes: list, move) -> list[list[float]]:  # type: ignore[no-untyped-def,type-arg]
+    """Each box as it stands on the skewed scan: the box round its four corners moved."""
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        pts = [move(x, y) for x in (x0, x1) for y in (y0, y1)]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        out.append([round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)])
+    return out
+
+
 def write_text_pdf(path: Path, lay: Layout, ts: Typesetter, dpi: int) -> None:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
@@ -710,13 +720,7 @@ def write_paper(
                 "body": "".join(g.ch for g in mine if g.role == "body"),
             }
         )
-    scan_boxes = []
-    for g in paper.glyphs:
-        pts = [move(x, y) for x in (g.box[0], g.box[2]) for y in (g.box[1], g.box[3])]
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        scan_boxes.append(
-            [round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)]
-        )
+    scan_boxes = moved_boxes([g.box for g in paper.glyphs], move)
     truth = {
         "page_id": pid,
         "size": [paper.width, paper.height],
@@ -786,13 +790,7 @@ def main(argv: list[str] | None = None) -> int:
             write_text_pdf(args.out / "text" / f"{pid}.pdf", lay, ts, args.dpi)
         scan.save(args.out / "scan" / f"{pid}.png")
         write_image_pdf(args.out / "image" / f"{pid}.pdf", scan, args.dpi)
-        scan_boxes = []
-        for g in lay.glyphs:
-            pts = [move(x, y) for x in (g.box[0], g.box[2]) for y in (g.box[1], g.box[3])]
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            scan_boxes.append(
-                [round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)]
-            )
+        scan_boxes = moved_boxes([g.box for g in lay.glyphs], move)
         truth = {
             "page_id": pid,
             "size": [lay.width, lay.height],
