@@ -11,6 +11,7 @@ from rag.ingest.tokenize import STOPWORDS, normalise, pos_tag, tokenize
 from rag.models.reader import Span
 from rag.qa.config import RULES_CONFIG
 from rag.qa.dates import ABSOLUTE, RELATIVE
+from rag.qa.lexicon import entries
 
 QUESTION_WORDS = frozenset(
     [
@@ -67,39 +68,10 @@ class QuestionType:
 _HINT = re.compile(
     r"(?:哪个|哪家|哪座|哪所|哪一|哪项|哪种|哪类|什么|何种|怎样的|怎么样的|哪)([\u4e00-\u9fff]{1,6})"
 )
-_PLACE_NOUNS = (
-    "街道",
-    "城市",
-    "地方",
-    "国家",
-    "省",
-    "市",
-    "区",
-    "县",
-    "镇",
-    "村",
-    "楼盘",
-    "地块",
-    "园区",
-    "口岸",
-    "港",
-)
-_ORG_NOUNS = (
-    "部门",
-    "企业",
-    "单位",
-    "机构",
-    "公司",
-    "集团",
-    "车企",
-    "银行",
-    "法院",
-    "学校",
-    "医院",
-    "组织",
-    "协会",
-    "商会",
-)
+# what a 哪个X / 什么X question's X names when it asks for a place or a body: measured word lists
+# (rag/qa/lexicon.json, written by scripts/lexicons.py from public data; see rag.qa.lexicon)
+_PLACE_NOUNS = entries("place_hints")
+_ORG_NOUNS = entries("org_hints")
 
 
 def _words_from(tags: Sequence[tuple[str, str]], at: int) -> list[tuple[str, str]] | None:
@@ -224,10 +196,10 @@ _DATE = re.compile(rf"{ABSOLUTE.pattern}|上半年|下半年|年底|年初")
 _CLAUSE = re.compile(r"[^，,。；;！!？?：:]+")
 _ORG_SUFFIX = re.compile(
     r"(?:法院|检察院|集团|公司|银行|局|委员会|委|厅|办公室|中心|协会|商会|联合会|大学|学院|医院|海关|"
-    r"研究院|研究所|事业部|工厂|政府|团委|基金会)"
+    r"研究院|研究所|工厂|政府|基金会)"
 )
 _LEFT_STOP = re.compile(
-    r"(?:[，,。；;：:、“”（）()\s]|拜访了|会见了|拜访|会见|联合|依托|成立|建立|组建|设立|推出|"
+    r"(?:[，,。；;：:、“”（）()\s]|成立|建立|设立|推出|"
     r"了|与|和|同|由|向|在|对|被|从|经|是|为|的|及|把|将|给|让)"
 )
 _SPEECH = re.compile(r"(介绍|表示|说|指出|认为|告诉记者|强调|透露)")
@@ -366,11 +338,9 @@ def _org(q: QuestionType, question: str, s: str, terms: list[str]) -> tuple[int,
         suffixes.append(hint[-2:])
     found = [m.group() for m in _ORG_SUFFIX.finditer(s)]
     if hint.endswith(("企", "企业", "公司")):
-        found = [f for f in found if f in ("集团", "公司", "工厂", "事业部")]
+        found = [f for f in found if f in ("集团", "公司", "工厂")]
     elif hint.endswith("部门"):
         found = [f for f in found if f in ("局", "委", "厅", "办公室", "中心", "委员会", "部")]
-    elif hint.endswith("机构") and "司法" in hint:
-        found = [f for f in found if f in ("法院", "检察院")]
     return _noun_phrase(q, s, terms, suffixes + sorted(set(found)))
 
 
@@ -651,7 +621,9 @@ def measure_fit(q: QuestionType, sentence: str, start: int) -> float:
     if own is None:
         return 0.0
     a, b = parts[max(own - 1, 0)][0], parts[own][1]
-    head = q.measured[-3:]
+    # a noun phrase's head is its last word (外贸进出口 → 进出口)
+    words = [w for w, _ in pos_tag(q.measured)]
+    head = words[-1] if words else q.measured
     return 1.0 if q.measured in sentence[a:b] or head in sentence[a:b] else 0.0
 
 
