@@ -2,14 +2,16 @@
 span's features (``rag.qa.answer.DECLINE_FEATURES``) that tells questions the archive answers
 from *near misses* (asked of their own passage with every sentence holding the answer removed:
 the article is there, the fact is not, which is how a newspaper archive is mostly asked what it
-does not say) and *foreign* questions (their topic is not in the index).
+does not say), *other years* (a question naming a year asked with a year its passage never
+names: the figure of the year it does name is no answer) and *foreign* questions (their topic
+is not in the index).
 
 Training: a sample of CMRC 2018 *train* passages (their questions answerable; the same
 passages without the answer sentences for near misses; other passages' questions as foreign).
-Development: CMRC 2018 *trial*, the same three kinds. The bias is set so that on training data
-``--answered`` of the answerable questions are answered. Prints the weights to put in
-``AnswerConfig.decline_weights`` and, on the trial set, F1, the share answered and the shares
-declined, for the margin rule shipped before and for the fitted model.
+Development: CMRC 2018 *trial*, the same four kinds. The bias is set so that on training data
+``--answered`` of the answerable questions are answered. Prints the weights (``--write``
+stores them in ``rag/qa/fitted.json`` with the index's settings) and, on the trial set, F1,
+the share answered and the shares declined, for the margin rule and for the fitted model.
 
 Run (about 15 minutes on 2 cores):
     python benchmarks/calibrate_decline.py [--passages 300] [--answered 0.96] [--cache DIR]
@@ -30,7 +32,7 @@ from rag.evaluate import Example, cmrc_f1, load_squad, passage_page_id
 from rag.models.embed import load_embedder
 from rag.models.reader import load_reader
 from rag.qa.answer import DECLINE_FEATURES, candidates, decline_features, gather, read
-from rag.qa.config import AnswerConfig
+from rag.qa.config import AnswerConfig, write_fitted
 from rag.qa.query import read_question
 from rag.qa.retrieve import Runtime, get_runtime
 from rag.store.index import build_index
@@ -61,6 +63,23 @@ def _cut_questions(examples: list[Example], rt: Runtime) -> list[Example]:
     """Near misses whose answer is really gone from the cut passage."""
     text = "\n".join(rt.index.sentences[i].text for i in range(len(rt.index.sentences)))
     return [ex for ex in examples if not any(a in text for a in ex.answers)]
+
+
+def _other_years(examples: list[Example]) -> list[Example]:
+    """Near misses of another year: questions naming a year, asked with a year their passage
+    never names (the article is there, its figure for that year is not; a figure of the year
+    asked first is what a reader would wrongly give)."""
+    out = []
+    for ex in examples:
+        m = re.search(r"(?<!\d)(1[6-9]\d\d|20[0-2]\d)年", ex.question)
+        if not m:
+            continue
+        year = int(m.group(1))
+        other = next((y for y in range(year + 1, year + 12) if str(y) not in ex.context), None)
+        if other is not None:
+            q = ex.question[: m.start(1)] + str(other) + ex.question[m.end(1) :]
+            out.append(replace(ex, question=q))
+    return out
 
 
 def _features(rt: Runtime, examples: list[Example], reader, cfg: AnswerConfig):  # type: ignore[no-untyped-def]
@@ -105,6 +124,7 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=300, help="CMRC train passages to index")
     ap.add_argument("--answered", type=float, default=0.96, help="share of answerable answered")
     ap.add_argument("--cache", default=None, help="folder for the indexes (default: a temp dir)")
+    ap.add_argument("--write", action="store_true", help="store the weights in rag/qa/fitted.json")
     args = ap.parse_args()
     work = Path(args.cache or tempfile.mkdtemp(prefix="calibrate-"))
     reader = load_reader()
@@ -128,13 +148,16 @@ def main() -> None:
             if ex.answers[0] not in text
         ]
         near = _cut_questions(exs, cut_rt)[:400]
+        years = _other_years(exs)[:300]
         print(
-            f"{name}: answerable {len(exs)}, near misses {len(near)}, foreign {len(foreign[:300])}",
+            f"{name}: answerable {len(exs)}, near misses {len(near)}, other years {len(years)}, "
+            f"foreign {len(foreign[:300])}",
             flush=True,
         )
         sets[name] = {
             "answerable": (_features(rt, exs, reader, cfg), exs),
             "near": (_features(cut_rt, near, reader, cfg), near),
+            "year": (_features(rt, years, reader, cfg), years),
             "foreign": (_features(rt, foreign[:300], reader, cfg), foreign[:300]),
         }
 
@@ -154,9 +177,19 @@ def main() -> None:
     weights[0] -= np.quantile(scores, 1 - args.answered)
     print("decline_weights (bias, " + ", ".join(DECLINE_FEATURES) + "):")
     print(json.dumps([round(float(w), 4) for w in weights]))
+    if args.write:
+        rt = get_runtime(work / "train" / "index")
+        write_fitted(
+            "decline_weights",
+            DECLINE_FEATURES,
+            [round(float(w), 4) for w in weights],
+            "python benchmarks/calibrate_decline.py --write",
+            rt.embedder.name,
+            rt.config,
+        )
 
     for name in ("train", "trial"):
-        print(f"== {name}: F1 | answered | near misses declined | foreign declined")
+        print(f"== {name}: F1 | answered | near misses declined | other years | foreign declined")
         for label in ("margin rule", "fitted"):
             stats = {}
             for kind, (feats, exs) in sets[name].items():
@@ -173,8 +206,11 @@ def main() -> None:
             f1 = 100 * np.mean([cmrc_f1(p, list(e.answers)) for p, e in zip(ans, exs, strict=True)])
             answered = np.mean([bool(p) for p in ans])
             near = np.mean([not p for p in stats["near"]])
+            years = np.mean([not p for p in stats["year"]])
             foreign = np.mean([not p for p in stats["foreign"]])
-            print(f"{label:<12} {f1:5.1f} | {answered:.3f} | {near:.3f} | {foreign:.3f}")
+            print(
+                f"{label:<12} {f1:5.1f} | {answered:.3f} | {near:.3f} | {years:.3f} | {foreign:.3f}"
+            )
 
 
 if __name__ == "__main__":

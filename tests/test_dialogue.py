@@ -145,3 +145,50 @@ def test_date_filter_and_named_dates(seed_index, runtime):
     # rag.retrieve and rag.answer share one retriever: a named date's pages come first in both
     named = rag.retrieve("7月18日的报纸上，会议提出了什么目标？", k=3, index_dir=seed_index)
     assert named[0].date == "--07-18" and named[0].chunk_id == ans.hits[0].chunk_id
+
+
+# ----------------------------------------------------------------------------- readings
+
+
+def test_a_follow_up_is_read_several_ways_the_rule_first():
+    from rag.qa.dialogue import READINGS, readings
+
+    rs = readings("装备制造产业园呢？", [PARK])
+    rule = resolve("装备制造产业园呢？", [PARK])
+    assert (rs[0].question, rs[0].kind) == (rule.question, rule.kind)
+    texts = [r.question for r in rs]
+    assert len(texts) == len(set(texts)) <= READINGS
+    assert "装备制造产业园呢？" not in texts  # an X呢？ never stands alone
+    assert all(r.prefer_article == "a2" and r.previous == "隐珠街道" for r in rs)
+    # a year swapped: the year slot of the previous question takes the new one
+    year = Turn("1990年卢安达的城市人口占比是多少？", "6%", "b", True)
+    assert "2006年卢安达的城市人口占比是多少？" in [r.question for r in readings("2006年呢？", [year])]
+    # a pronoun: the previous subject, or the thing the previous answer named
+    firm = Turn("1978年哪家汽车公司面临财务危机？", "克莱斯勒汽车公司", "c", True)
+    said = [r.question for r in readings("它雇用了谁担任总裁？", [firm])]
+    assert "克莱斯勒汽车公司雇用了谁担任总裁？" in said
+    assert "它雇用了谁担任总裁？" in said  # as asked, too
+    # a measure asked of the same subject
+    people = Turn("2002年中山市的户籍人口是多少？", "136.03万人", "d", True)
+    assert "2002年中山市的外来人口是多少？" in [r.question for r in readings("外来人口呢？", [people])]
+    assert readings("外来人口呢？", []) == [resolve("外来人口呢？", [])]
+
+
+def test_public_dialogue_rows_score_declines_and_kinds():
+    from rag.evaluate import score_dialogues
+    from rag.qa.records import Answer
+
+    def reply(text: str) -> Answer:
+        return Answer("q", bool(text), text, text, "what")
+
+    said = {"一": "甲", "二": "", "三": "乙丙", "四": "丙丁"}
+    rows = [
+        {"id": "a", "kind": "slot", "turns": [{"q": "一", "a": "甲"}, {"q": "二", "a": None}]},
+        {"id": "b", "kind": "slot", "turns": [{"q": "一", "a": "甲"}, {"q": "三", "a": "乙"}]},
+        {"id": "c", "kind": "role", "turns": [{"q": "一", "a": "甲"}, {"q": "四", "a": "丙丁戊"}]},
+    ]
+    score = score_dialogues(rows, lambda q, h: reply(said[q]))
+    assert score.right["declined"] == score.total["declined"] == 1  # declined as it must be
+    assert (score.right["follow-up"], score.total["follow-up"]) == (2, 2)  # holds / inside gold
+    assert (score.right["answered"], score.total["answered"]) == (2, 2)
+    assert score.total["follow-up:slot"] == 2 and score.right["follow-up:role"] == 1

@@ -310,12 +310,36 @@ class OnnxReader:
         """Best spans over all ``contexts``, best first. The windows go through the reader's
         batching queue: read with those of questions asked at the same time, with the same
         logits as alone."""
-        wins = windows(self.tokenizer, question, contexts)
-        spans: list[Span] = []
-        for w, (s, e) in zip(wins, self.queue(wins), strict=True):
-            spans.extend(decode(s, e, w, contexts[w.context], top=top))
-        spans.sort(key=lambda x: -x.ranked)
-        return spans[:top] if top else spans
+        return self.read_many([(question, contexts)], top)[0]
+
+    def read_many(
+        self, items: Sequence[tuple[str, Sequence[str]]], top: int = 5
+    ) -> list[list[Span]]:
+        """:meth:`read` for several questions (each with its contexts) in one pass through
+        the batching queue: the readings of a follow-up are read together."""
+        wins = [windows(self.tokenizer, q, contexts) for q, contexts in items]
+        flat = [w for ws in wins for w in ws]
+        logits = iter(self.queue(flat) if flat else [])
+        out = []
+        for (_, contexts), ws in zip(items, wins, strict=True):
+            spans: list[Span] = []
+            for w in ws:
+                s, e = next(logits)
+                spans.extend(decode(s, e, w, contexts[w.context], top=top))
+            spans.sort(key=lambda x: -x.ranked)
+            out.append(spans[:top] if top else spans)
+        return out
+
+
+def read_many(
+    reader: Reader, items: Sequence[tuple[str, Sequence[str]]], top: int = 5
+) -> list[list[Span]]:
+    """Spans for several (question, contexts) pairs: in one batch when the reader can
+    (``read_many``), else question by question."""
+    many = getattr(reader, "read_many", None)
+    if many is not None:
+        return list(many(items, top))
+    return [reader.read(q, contexts, top=top) if contexts else [] for q, contexts in items]
 
 
 # ----------------------------------------------------------------------------- loading

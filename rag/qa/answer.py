@@ -23,12 +23,12 @@ import numpy as np
 from rag.ingest.chunks import Sentence
 from rag.ingest.pages import DATELINE
 from rag.ingest.tokenize import fold
-from rag.models.reader import Reader, Span, load_reader, normalise_answer, tidy
-from rag.qa.config import AnswerConfig
+from rag.models.reader import Reader, Span, load_reader, normalise_answer, read_many, tidy
+from rag.qa.config import AnswerConfig, check_features
 from rag.qa.dates import DateReading, date_spans, read_relative
 from rag.qa.digest import answer_articles, answer_issue, answer_lead
 from rag.qa.locate import locate
-from rag.qa.query import DateRange, Query, read_question
+from rag.qa.query import DateRange, Query, read_question, read_readings
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.retrieve import Runtime, check_k, get_runtime, hit_of, hits_from, rank
 from rag.qa.spans import (
@@ -38,6 +38,7 @@ from rag.qa.spans import (
     clause_alignment,
     event_words,
     measure_fit,
+    question_terms,
     span_pieces,
     type_fit,
 )
@@ -364,20 +365,40 @@ def choose(
     return top, top.score
 
 
-DECLINE_FEATURES = ("margin", "evidence", "best", "fit", "covered", "length")
+DECLINE_FEATURES = ("margin", "evidence", "best", "fit", "covered", "length", "year_missing")
+_YEAR = re.compile(r"(?<!\d)(\d{4})\s*年")
+
+
+def year_missing(rt: Runtime, query: Query, sentence: Sentence) -> float:
+    """1 when the question names a year (``2015年``) that neither the answer's sentence nor the
+    one before it in its article names: a figure of another year is a near miss, not the
+    answer. 0 when the question names no year, or the year is there."""
+    years = set(_YEAR.findall(query.text))
+    if not years:
+        return 0.0
+    text = sentence.text
+    ids = rt.index.article_sentences.get(sentence.article_id, ())
+    if sentence.sentence_id in ids:
+        at = ids.index(sentence.sentence_id)
+        if at:
+            text = rt.index.sentences[ids[at - 1]].text + text
+    found = set(_YEAR.findall(fold(text))) | set(re.findall(r"(?<!\d)\d{4}(?!\d)", text))
+    return 0.0 if years & found else 1.0
 
 
 def decline_features(rt: Runtime, ev: Evidence, top: Candidate) -> tuple[float, ...]:
     """What the no-answer decision weighs (:data:`DECLINE_FEATURES`): the chosen span's margin
     over the reader's "no answer", its sentence's evidence, the best evidence found, its type
-    fit, the (idf-weighted) share of the question's words its sentence holds, and its length
-    (up to 30 characters, as a share of 30)."""
+    fit, the (idf-weighted) share of the question's words its sentence holds, its length (up to
+    30 characters, as a share of 30), and whether a year the question names is missing there
+    (:func:`year_missing`)."""
     weights = rt.weights(ev.query)
     total = sum(weights.values()) or 1.0
     low = fold(top.sentence.text).lower()
     covered = sum(w for t, w in weights.items() if t in low) / total
     length = min(top.end - top.start, 30) / 30
-    return (top.span.margin, top.evidence, ev.best, top.fit, covered, length)
+    missing = year_missing(rt, ev.query, top.sentence)
+    return (top.span.margin, top.evidence, ev.best, top.fit, covered, length, missing)
 
 
 def decline_score(rt: Runtime, ev: Evidence, top: Candidate, weights: tuple[float, ...]) -> float:
@@ -405,20 +426,131 @@ def read(
 
 def answer_span(rt: Runtime, query: Query, k: int, reader: Reader, cfg: AnswerConfig) -> Answer:
     """A span of one sentence answers the question (who, what, where, how many …)."""
-    name = getattr(reader, "name", "reader")
     ev = gather(rt, query, k, cfg)
     wins, spans = read(rt, ev, reader, cfg)
+    return reply_of(rt, decide(rt, ev, wins, spans, reader, cfg), reader)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What reading one question came to: its evidence and the span chosen (None: declined)."""
+
+    ev: Evidence
+    top: Candidate | None
+    score: float
+
+
+def decide(
+    rt: Runtime,
+    ev: Evidence,
+    wins: list[Window],
+    spans: list[Span],
+    reader: Reader,
+    cfg: AnswerConfig,
+) -> Decided:
+    """The span chosen among a reader's spans (:func:`choose`), the clause it aligns with read
+    again when the sentence runs parallel (:func:`refocus`)."""
     top, score = choose(rt, ev, wins, spans, cfg)
-    if top is not None and cfg.refocus and query.qtype.kind not in _CLAUSE_TYPES:
+    if top is not None and cfg.refocus and ev.query.qtype.kind not in _CLAUSE_TYPES:
         more = refocus(rt, ev, top, reader, cfg, len(wins))
         if more is not None:
             top, score = choose(rt, ev, [*wins, more[0]], [*spans, *more[1]], cfg)
+    return Decided(ev, top, score)
+
+
+def reply_of(rt: Runtime, done: Decided, reader: Reader) -> Answer:
+    """The answer a decision gives (a date read against its report's dateline)."""
+    name = getattr(reader, "name", "reader")
+    top, ev = done.top, done.ev
     if top is None:
-        return ev.declined(score, name)
+        return ev.declined(done.score, name)
     span, reading = (top.start, top.end), None
-    if query.qtype.kind == "date":
+    if ev.query.qtype.kind == "date":
         span, reading = read_date(rt, top)
-    return ev.found(rt, top.sentence, span, score, name, reading)
+    return ev.found(rt, top.sentence, span, done.score, name, reading)
+
+
+# ----------------------------------------------------------------------------- follow-ups
+
+READING_KINDS = ("first", "standalone", "slot", "added", "attribute", "pronoun", "subject")
+FOLLOW_FEATURES = (
+    *DECLINE_FEATURES,
+    "own_words",
+    "prefer",
+    "repeats",
+    *(f"kind:{k}" for k in READING_KINDS),
+)
+
+
+check_features("decline_weights", DECLINE_FEATURES)
+check_features("follow_weights", FOLLOW_FEATURES)
+
+
+def follow_features(rt: Runtime, done: Decided, at: int) -> tuple[float, ...]:
+    """What choosing among the readings of a follow-up weighs (:data:`FOLLOW_FEATURES`) for
+    reading number ``at`` (0: the rule's) that found a span: the no-answer decision's features
+    (:func:`decline_features`), the share of the words the user typed that the span's sentence
+    holds, whether it stands in the previous answer's article, whether it repeats the previous
+    answer, and the kind of reading."""
+    query, top = done.ev.query, done.top
+    assert top is not None, "only a reading that found a span is weighed"
+    kind = "first" if at == 0 else query.resolution.kind
+    kinds = tuple(float(kind == k) for k in READING_KINDS)
+    own = question_terms(fold(query.asked))
+    low = fold(top.sentence.text).lower()
+    typed = sum(t in low for t in own) / len(own) if own else 1.0
+    prefer = float(bool(query.prefer_article) and top.sentence.article_id == query.prefer_article)
+    said = normalise_answer(top.sentence.text[top.start : top.end])
+    before = normalise_answer(query.resolution.previous)
+    repeats = float(bool(said) and bool(before) and (said in before or before in said))
+    return (*decline_features(rt, done.ev, top), typed, prefer, repeats, *kinds)
+
+
+def follow_score(feats: Sequence[float], weights: Sequence[float]) -> float:
+    """The fitted logit that a reading's answer is right (``benchmarks/fit_followups.py``)."""
+    return weights[0] + sum(w * f for w, f in zip(weights[1:], feats, strict=True))
+
+
+def answer_readings(
+    rt: Runtime, queries: list[Query], k: int, reader: Reader, cfg: AnswerConfig
+) -> Answer:
+    """A follow-up read every way it may be meant (``queries``, the rule's reading first):
+    all are searched, their windows read in one batch, and the reading whose answer the fitted
+    score trusts most answers; below 0 the question is declined. The answer's
+    ``resolved_question`` is the reading chosen."""
+    # every reading answers if it can; the fitted score is the no-answer decision here
+    done = decide_all(rt, queries, k, reader, open_to_all(cfg))
+    best, best_score = None, -math.inf
+    for at, d in enumerate(done):
+        if d.top is None:
+            continue
+        sc = follow_score(follow_features(rt, d, at), cfg.follow_weights)
+        if sc > best_score:
+            best, best_score = d, sc
+    if best is None or best_score < 0:
+        return reply_of(rt, Decided(done[0].ev, None, done[0].score), reader)
+    return reply_of(rt, best, reader)
+
+
+def open_to_all(cfg: AnswerConfig) -> AnswerConfig:
+    """``cfg`` without its no-answer decision: every reading with a span answers."""
+    return replace(cfg, decline_weights=(), null_margin=-math.inf)
+
+
+def decide_all(
+    rt: Runtime, queries: list[Query], k: int, reader: Reader, cfg: AnswerConfig
+) -> list[Decided]:
+    """:func:`decide` for several readings of one question, their windows read in one batch."""
+    evs = [gather(rt, q, k, cfg) for q in queries]
+    wins = [
+        windows(rt, ev.scored, cfg) if ev.scored and ev.best >= cfg.min_evidence else []
+        for ev in evs
+    ]
+    items = [(ev.query.text, [fold(w.text) for w in ws]) for ev, ws in zip(evs, wins, strict=True)]
+    spans = read_many(reader, items, top=cfg.read_top)
+    return [
+        decide(rt, ev, ws, sp, reader, cfg) for ev, ws, sp in zip(evs, wins, spans, strict=True)
+    ]
 
 
 def refocus(
@@ -526,5 +658,15 @@ def answer(
     malformed or reversed date range, or a bad ``k``.
     """
     check_k(k)
-    query = read_question(question, history, date_range)
-    return answer_query(get_runtime(index_dir), query, k, reader, config)
+    if not history:
+        return answer_query(
+            get_runtime(index_dir), read_question(question, None, date_range), k, reader, config
+        )
+    queries = read_readings(question, history, date_range)
+    rt = get_runtime(index_dir)
+    chosen = reader_of(reader)
+    cfg = config or getattr(chosen, "config", None) or AnswerConfig()
+    spans = [q for q in queries if q.kind == "span"]
+    if queries[0].kind != "span" or len(spans) < 2 or not cfg.follow_weights:
+        return answer_query(rt, queries[0], k, chosen, cfg)
+    return locate(rt, answer_readings(rt, spans, k, chosen, cfg))

@@ -8,8 +8,12 @@ reads when it loads the index.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 
@@ -60,18 +64,14 @@ class AnswerConfig:
     null_margin: float = 2.0  # span score minus no-answer score needed otherwise
     filter_types: tuple[str, ...] = ("number",)  # types whose spans must fit (fit above -1)
     # bias and weights of the no-answer decision (rag.qa.answer.decline_score over
-    # DECLINE_FEATURES: margin, evidence, best, fit, covered, length), fitted on CMRC 2018
-    # train questions, their near misses and foreign questions by
-    # benchmarks/calibrate_decline.py; empty: the margin rule above (null_margin, sure_evidence)
-    decline_weights: tuple[float, ...] = (
-        -6.0276,
-        0.2666,
-        9.6026,
-        4.1576,
-        0.1761,
-        -6.1665,
-        -0.388,
-    )
+    # DECLINE_FEATURES), fitted on CMRC 2018 train questions, their near misses, other years and
+    # foreign questions by benchmarks/calibrate_decline.py; empty: the margin rule above
+    # (null_margin, sure_evidence). Stored in fitted.json with the settings they fit.
+    decline_weights: tuple[float, ...] = field(default_factory=lambda: fitted("decline_weights"))
+    # bias and weights of the follow-up reading choice (rag.qa.answer.follow_score over
+    # FOLLOW_FEATURES), fitted on dialogues made from CMRC 2018 / DRCD training passages by
+    # benchmarks/fit_followups.py; empty: the rule's reading alone
+    follow_weights: tuple[float, ...] = field(default_factory=lambda: fitted("follow_weights"))
     align_weight: float = 2.0  # per unit of clause alignment (rag.qa.spans.clause_alignment)
     measure_weight: float = 2.0  # a rate beside what changed (rag.qa.spans.measure_fit)
     event_weight: float = 3.0  # a date whose sentence lacks every verb of the question's event
@@ -103,7 +103,74 @@ RULES_CONFIG = AnswerConfig(
     refocus=False,
     trim_edges=False,
     decline_weights=(),
+    follow_weights=(),
 )
+
+
+FITTED = Path(__file__).with_name("fitted.json")
+log = logging.getLogger(__name__)
+
+
+@cache
+def _fitted_doc() -> dict[str, Any]:
+    return json.loads(FITTED.read_text(encoding="utf-8"))
+
+
+def fitted(name: str) -> tuple[float, ...]:
+    """Weights fitted on public data (``fitted.json``): ``decline_weights``, ``follow_weights``
+    (``rag.qa.answer`` checks on import that they weigh the features it computes)."""
+    return tuple(float(w) for w in _fitted_doc()[name]["weights"])
+
+
+def check_features(name: str, features: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` when the stored weights ``name`` weigh other features than
+    ``features`` (a stale ``fitted.json``)."""
+    rec = _fitted_doc()[name]
+    if rec["weights"] and tuple(rec["features"]) != tuple(features):
+        raise ValueError(
+            f"{FITTED} holds {name} for features {rec['features']}, not {list(features)}: "
+            f"refit with {rec['command']}"
+        )
+
+
+def write_fitted(
+    name: str,
+    features: tuple[str, ...],
+    weights: list[float],
+    command: str,
+    model: str,
+    retrieval: RetrievalConfig,
+) -> None:
+    """Store fitted weights in ``fitted.json`` with the encoder and retrieval settings of the
+    index they were fitted on (the fit scripts' ``--write``). Weights fitted for other settings
+    than the ones already stored are refused: refit the others first, or together."""
+    doc = json.loads(FITTED.read_text(encoding="utf-8"))
+    here = {"model": model, "retrieval": asdict(retrieval)}
+    others = [k for k in ("decline_weights", "follow_weights") if k != name and doc[k]["weights"]]
+    if others and doc["fitted_for"] != here:
+        raise ValueError(
+            f"{', '.join(others)} in {FITTED} were fitted for other settings; refit them too"
+        )
+    doc["fitted_for"] = here
+    doc[name] = {"command": command, "features": list(features), "weights": weights}
+    FITTED.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    _fitted_doc.cache_clear()
+
+
+def check_fitted(model: str, retrieval: RetrievalConfig, where: object) -> bool:
+    """Whether an index's encoder and retrieval settings are those the fitted weights were
+    fitted for; when not, says so in a warning (answers still come, less well calibrated)."""
+    want = _fitted_doc()["fitted_for"]
+    same = model == want["model"] and retrieval == RetrievalConfig.from_dict(want["retrieval"])
+    if not same:
+        log.warning(
+            "the index at %s records other retrieval settings or encoder than the no-answer and "
+            "follow-up weights were fitted for (%s): refit them with "
+            "benchmarks/calibrate_decline.py and benchmarks/fit_followups.py",
+            where,
+            FITTED,
+        )
+    return same
 
 
 def _from_dict(cls, data):  # type: ignore[no-untyped-def]

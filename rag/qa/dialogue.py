@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.ingest.tokenize import pos_tag
+from rag.qa.lexicon import entries
 
 # Words that stand for something said before.
 PRONOUNS = frozenset(
@@ -108,6 +109,7 @@ class Resolution:
     question: str  # the question to search
     kind: str  # standalone | pronoun | ellipsis | within | subject
     prefer_article: str | None = None  # article of the previous answer, if it matters
+    previous: str = ""  # the previous answer's text ("" when there was none)
 
     @property
     def rewritten(self) -> bool:
@@ -195,66 +197,9 @@ def _content_nouns(tags: list[tuple[str, str]]) -> list[str]:
     ]
 
 
-# Verbs that join a subject to what is said of it in news questions; a phrase never spans one.
-PREDICATES = frozenset(
-    [
-        "是",
-        "有",
-        "在",
-        "为",
-        "将",
-        "成立",
-        "举行",
-        "召开",
-        "位于",
-        "建在",
-        "设在",
-        "建设",
-        "计划",
-        "拟",
-        "签约",
-        "落户",
-        "开工",
-        "投资",
-        "实施",
-        "推进",
-        "发布",
-        "入选",
-        "获得",
-        "获",
-        "提出",
-        "表示",
-        "达到",
-        "完成",
-        "开展",
-        "启动",
-        "举办",
-        "组建",
-        "设立",
-        "建立",
-        "配备",
-        "配",
-        "负责",
-        "参加",
-        "出席",
-        "带来",
-        "包括",
-        "共有",
-        "进行",
-        "属于",
-        "叫",
-        "称为",
-        "作为",
-        "成为",
-        "采用",
-        "需要",
-        "要求",
-        "担任",
-        "覆盖",
-        "涉及",
-        "聚焦",
-    ]
-)
+# Verbs that join a subject to what is asked of it; a phrase never spans one. Measured on
+# public training questions (rag/qa/lexicon.json, scripts/lexicons.py).
+PREDICATES = frozenset(entries("predicates"))
 _BOUNDARY_FLAGS = ("p", "c", "u", "r", "d", "x", "w", "y", "e", "zg")
 _EDGE_FLAGS = ("m", "q", "v", "u", "f")
 
@@ -337,15 +282,22 @@ def subject_of(question: Tagged) -> str:
     """What an earlier question asked about: the words before its first predicate, question
     word or preposition (``新区的垃圾分类办法`` of ``…办法是在哪个社区试行的？``),
     else its longest noun phrase."""
-    end = 0
+    end = start = 0
     words = question.words
-    for i, (_, b, w, f) in enumerate(words):
+    opening = _WHEN.match(question.text)
+    skip = len(opening.group()) if opening else 0  # 2008年，… : a time is not the subject
+    while start < len(words) and (
+        words[start][0] < skip or words[start][3] == "t" or not re.search(r"\w", words[start][2])
+    ):
+        start += 1
+    lead = words[start][0] if start < len(words) else 0
+    for i, (_, b, w, f) in enumerate(words[start:], start):
         aspect = f == "v" and i + 1 < len(words) and words[i + 1][2] in ("了", "着", "过")
         if w in PREDICATES or _ASKS.match(w) or w in _ADVERBS or f in _NOT_SUBJECT or aspect:
             break
         end = b
-    subject = question.text[:end].rstrip("的之")
-    if len(subject) >= 2 and phrases(question.sub(0, end)):
+    subject = question.text[lead:end].rstrip("的之") if end > lead else ""
+    if len(subject) >= 2 and phrases(question.sub(lead, end)):
         return subject
     spans = phrases(question)
     if not spans:
@@ -389,17 +341,13 @@ def _swap_subject(previous: Tagged, new: str) -> str:
 
 # Kinds of slot a follow-up can fill, by jieba flag: places, people, bodies, times.
 _SLOT_KINDS = (("ns",), ("nr",), ("nt",), ("t",))
-# Nouns that name a measure (``票房收入``, ``销售额``, ``人数``): ``X呢？`` after a number question
-# asks for that measure of the same subject.
-_MEASURE = re.compile(
-    r"(?:额|收入|量|数|率|值|面积|规模|产值|人次|比例|增速|增幅|总额|金额|成本|利润|价格)$"
-)
 
 
 def _same_slot(previous: Tagged, new: str) -> tuple[int, int, str] | None:
     """Where ``new`` (``在意大利``, ``2021年``) fits in the previous question: the word of the same
-    kind (a place for a place, a person for a person, a time for a time), or the measure a
-    number question asked for (``票房收入`` for ``演了多少场``). ``(start, end, replacement)``."""
+    kind (a place for a place, a person for a person, a time for a time).
+    ``(start, end, replacement)``; a measure asked of the same subject is one of the other
+    readings (:func:`readings`)."""
     when = _WHEN.fullmatch(new)
     if when and when.group():
         for m in _WHEN.finditer(previous.text):
@@ -420,10 +368,6 @@ def _same_slot(previous: Tagged, new: str) -> tuple[int, int, str] | None:
                         a, text = a - 1, new
                     return a, b, text
             return None
-    if re.search(r"多少|几", previous.text) and _MEASURE.search(new):
-        subject = subject_of(previous)
-        if subject:
-            return 0, len(previous.text), f"{subject}的{new}是多少"
     return None
 
 
@@ -517,3 +461,108 @@ def _names_subject(tags: list[tuple[str, str]]) -> bool:
             continue
         return f.startswith(_NOUN_FLAGS) and w not in _GENERIC_NOUNS and w not in PRONOUNS
     return False
+
+
+def _suffix_slots(previous: Tagged, new: str) -> list[tuple[int, int]]:
+    """Where ``new`` may replace a phrase of the same head (``海外游客`` for ``美国本国游客``):
+    the previous question's words ending with ``new``'s last word (or last two characters), and
+    that run reaching one, two or three words further left."""
+    tail = Tagged.of(new).words[-1][2] if new else ""
+    ends = [tail] if len(tail) >= 2 else []
+    ends += [new[-2:]] if len(new) >= 2 and new[-2:] != tail else []
+    out: list[tuple[int, int]] = []
+    for end_word in ends:
+        at = previous.text.find(end_word)
+        if at < 0:
+            continue
+        end = at + len(end_word)
+        starts = [a for a, _, _, _ in previous.words if a <= at]
+        for start in reversed(starts[-4:]):
+            if (start, end) not in out and not any(
+                _breaks_slot(w, f) for a, b, w, f in previous.words if start <= a < at
+            ):
+                out.append((start, end))
+        if out:
+            break
+    return out
+
+
+def _breaks_slot(word: str, flag: str) -> bool:
+    """A word a slot does not reach over: a function word, a figure, a predicate, a mark."""
+    return (
+        flag.startswith(("p", "c", "u", "x", "w", "m", "q", "d"))
+        or not re.search(r"\w", word)
+        or word in PREDICATES
+        or _ASKS.search(word) is not None
+    )
+
+
+# How many readings of a follow-up are searched and read at most (the rule's first).
+READINGS = 6
+
+
+def readings(
+    question: str, history: Sequence[Turn], tagged: Tagged | None = None, limit: int = READINGS
+) -> list[Resolution]:
+    """The ways a follow-up may be read, :func:`resolve`'s reading first, then: the question
+    as asked; for ``X呢？`` each slot of the previous question (a noun phrase, a time) replaced
+    by X, X added to the previous question, and X asked of the previous subject; for a pronoun,
+    the previous subject, the previous answer or a phrase of the previous question in its
+    place; for a question without a subject, each of those before it. Which reading is meant
+    is decided by what the archive answers to each (``rag.qa.answer``)."""
+    first = resolve(question, history, tagged)
+    if not history:
+        return [first]
+    first = replace(first, previous=history[-1].answer)
+    prev = history[-1]
+    prefer = prev.article_id
+    q = _core(question)
+    whole = tagged if tagged is not None and tagged.text.startswith(q) else Tagged.of(q)
+    opener = _OPENERS.match(q)
+    body_t = whole.sub(opener.end() if opener else 0, len(q))
+    body = body_t.text
+    prev_t = Tagged.of(_core(prev.question))
+    prev_q = prev_t.text
+    subject = subject_of(prev_t)
+    answer_tags = pos_tag(prev.answer) if prev.answer else []
+    entity = prev.answer if _entity_answer(prev, answer_tags) else ""
+    spans = sorted(phrases(prev_t), key=lambda r: (-(r[1] - r[0]), r[0]))
+    named = [prev_q[a:b] for a, b in spans[:3]]
+    out: list[tuple[str, str]] = [(first.question, first.kind)]
+    m = _ELLIPSIS.match(body)
+    ellipsis = m is not None and len(m.group("x")) <= 20 and not _ASKS.search(m.group("x"))
+    if not ellipsis:  # a question of its own, perhaps (an ``X呢？`` never is)
+        out.append((f"{q}？", "standalone"))
+    if m and ellipsis:
+        new = m.group("x")
+        slots = (
+            _suffix_slots(prev_t, new)
+            + [(a, b) for a, b in spans]
+            + [(t.start(), t.end()) for t in _WHEN.finditer(prev_q) if t.group()]
+        )
+        for a, b in slots:
+            out.append((f"{prev_q[:a]}{new}{prev_q[b:]}？", "slot"))
+        out.append((f"{new}，{prev_q}？", "added"))
+        if subject and subject not in new and not _WHEN.fullmatch(new):
+            asks = _asked_kind(prev_t)
+            tail = {"number": "是多少", "person": "是谁", "date": "是什么时候"}.get(asks, "是什么")
+            out.append((f"{subject}的{new}{tail}？", "attribute"))
+    else:
+        pronoun = next((w for w, _ in body_t.pairs if w in PRONOUNS), None)
+        targets = [t for t in (subject, entity, *named) if t]
+        if pronoun is not None:
+            at = body.find(pronoun)
+            for t in targets:
+                out.append((f"{body[:at]}{t}{body[at + len(pronoun) :]}？", "pronoun"))
+        elif not _names_subject(body_t.pairs):
+            for t in targets:
+                if t not in body:
+                    out.append((f"{t}{body}？", "subject"))
+    seen: set[str] = set()
+    result = []
+    for text, kind in out:
+        key = _core(text)
+        if key and key not in seen:
+            seen.add(key)
+            result.append(Resolution(text, kind, prefer, prev.answer))
+    return result[:limit]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from rag.ingest.dates import WRITTEN_DATE, DateRef, check_stored, find_dates, in_range
 from rag.ingest.tokenize import normalise, to_simplified, tokenize
-from rag.qa.dialogue import Resolution, Tagged, resolve, turns_from
+from rag.qa.dialogue import Resolution, Tagged, readings, resolve, turns_from
 from rag.qa.records import Answer, Citation, Hit
 from rag.qa.spans import QuestionType, classify, question_terms
 
@@ -239,6 +239,37 @@ def read_question(
         resolution = resolve(plain, turns_from(history), tagged)
     else:
         resolution = Resolution(plain, "standalone")
+    return _read(asked, plain, tagged, resolution, date_range)
+
+
+def read_readings(
+    question: str,
+    history: Sequence[object] | None = None,
+    date_range: DateRange | None = None,
+) -> list[Query]:
+    """Every reading of a follow-up (``rag.qa.dialogue.readings``), read as
+    :func:`read_question` reads one; the first is the one it would give. Without history,
+    the question alone."""
+    asked = clean_query(question)
+    date_range = check_date_range(date_range)
+    plain = to_simplified(asked)
+    tagged = Tagged.of(plain)
+    if not history:
+        return [_read(asked, plain, tagged, Resolution(plain, "standalone"), date_range)]
+    return [
+        _read(asked, plain, tagged, r, date_range)
+        for r in readings(plain, turns_from(history), tagged)
+    ]
+
+
+def _read(
+    asked: str,
+    plain: str,
+    tagged: Tagged,
+    resolution: Resolution,
+    date_range: DateRange | None,
+) -> Query:
+    """The query of one reading of a question (``plain``: the asked text in simplified)."""
     text = clean_query(resolution.question) if resolution.rewritten else plain
     if text != plain:
         tagged = Tagged.of(text)

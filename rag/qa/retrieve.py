@@ -25,7 +25,7 @@ from rag.ingest.articles import Article
 from rag.ingest.dates import DateRef, in_range, parse_stored
 from rag.ingest.tokenize import fold
 from rag.models.embed import Embedder, load_embedder
-from rag.qa.config import RetrievalConfig
+from rag.qa.config import RetrievalConfig, check_fitted
 from rag.qa.query import Query, read_question
 from rag.qa.records import Hit
 from rag.store.index import Index, default_index_dir, load_index
@@ -106,7 +106,7 @@ class Runtime:
         the previous question (``在意大利呢？``), the words it brings count ``slot_boost`` times:
         they are what it asks about, the rest is the frame carried over."""
         out = {t: self.idf(t) for t in query.terms}
-        if query.resolution.kind == "ellipsis":
+        if query.resolution.kind in SLOT_READINGS:
             own = query.asked.lower()
             boost = self.config.slot_boost
             out = {t: w * boost if t in own else w for t, w in out.items()}
@@ -186,6 +186,8 @@ def get_runtime(index_dir: str | Path | None = None, embedder: Embedder | None =
                 )
             settings = index.manifest.get("settings", {})
             config = RetrievalConfig.from_dict(settings.get("retrieval"))
+            if rt is None or rt.config != config or rt.embedder.name != name:
+                check_fitted(name, config, path)
             rt = Runtime(index=index, embedder=embedder, config=config)
             _cache[path] = (stamp, rt)
         return rt
@@ -421,6 +423,10 @@ def retrieve_from(
 def search(rt: Runtime, query: Query, k: int, vector: np.ndarray | None = None) -> list[Hit]:
     """The ``k`` best passages for a read question."""
     return hits_from(rt, rank(rt, query, vector).ranked, check_k(k))
+
+
+# readings of a follow-up that fill a slot of the previous question with the words it brings
+SLOT_READINGS = frozenset({"ellipsis", "slot", "added", "attribute"})
 
 
 def check_k(k: object) -> int:
