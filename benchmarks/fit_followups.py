@@ -7,14 +7,14 @@ the passages indexed as an archive. Every follow-up is read every way
 (``rag.qa.dialogue.readings``); each reading's features (``rag.qa.answer.FOLLOW_FEATURES``) are
 labelled right when its answer holds the gold (or stands inside it), wrong otherwise, and wrong
 always for a follow-up that must be declined. A logistic model is fitted on them; its bias is
-then set where choosing the best reading (and declining below 0) is right most often on the
-training dialogues. Prints the weights to put in ``AnswerConfig.follow_weights`` and the
+then set where choosing the best reading (and declining below 0) comes closest to the issue's
+three targets on the training dialogues (the worst share against its target highest). Prints the weights to put in ``AnswerConfig.follow_weights`` and the
 training figures; the dev figures come from ``rag eval benchmarks/dialogues/dialogues.jsonl``.
 
 Features are cached (``--cache``): a stopped run resumes where it stopped.
 
-Run (about 30 minutes on 2 cores):
-    python benchmarks/fit_followups.py --cache /tmp/followups [--dialogues 600]
+Run (about 15 minutes on 2 cores for 311 dialogues; cached features refit in seconds):
+    python benchmarks/fit_followups.py --cache /tmp/followups [--dialogues 360]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def right(gold: str | None, text: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--dialogues", type=int, default=600)
+    ap.add_argument("--dialogues", type=int, default=360)
     ap.add_argument("--write", action="store_true", help="store the weights in rag/qa/fitted.json")
     args = ap.parse_args()
     work = Path(args.cache)
@@ -165,13 +165,17 @@ def fit(recs: list[dict]) -> list[float]:
                 ys.append(1.0 if r["right"] else 0.0)
     x, y = np.array(xs), np.array(ys)
     w = _fit(x, y)
-    # the bias where choosing and declining is right most often on the training dialogues
+    # the bias where the worst of the three shares, each against its target (#28: follow-ups
+    # right 0.85, near misses declined 0.85, answerable answered 0.95), is highest on the
+    # training dialogues: (right + declined) / 2 alone declined one answerable follow-up in six
     best_bias, best_acc = w[0], -1.0
-    for shift in np.linspace(-4, 4, 81):
+    for shift in np.linspace(-4, 4, 161):
         trial = w.copy()
         trial[0] += shift
         o = outcome(recs, trial)
-        acc = (o["chosen right"] + o["chosen declined"]) / 2
+        acc = min(
+            o["chosen right"] / 0.85, o["chosen declined"] / 0.85, o["chosen answered"] / 0.95
+        )
         if acc > best_acc:
             best_bias, best_acc = trial[0], acc
     w[0] = best_bias

@@ -326,15 +326,16 @@ class ClassScore:
 
     def lines(self) -> list[str]:
         """A line per class, then the total."""
+        shown = [c for c in self.total if self.total[c] or c in ("first", "follow-up")]
+        width = max([12, *(len(c) + 2 for c in shown)])
         out = [
-            f"{c:<12}{self.right[c]}/{self.total[c]}" + _share(self.right[c], self.total[c])
-            for c in self.total
-            if self.total[c] or c in ("first", "follow-up")
+            f"{c:<{width}}{self.right[c]}/{self.total[c]}" + _share(self.right[c], self.total[c])
+            for c in shown
         ]
         turns = [c for c in self.total if c != "answered" and ":" not in c]
         right = sum(self.right[c] for c in turns)
         total = sum(self.total[c] for c in turns)
-        return [*out, f"{'all':<12}{right}/{total}"]
+        return [*out, f"{'all':<{width}}{right}/{total}"]
 
 
 def _share(right: int, total: int) -> str:
