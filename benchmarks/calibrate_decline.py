@@ -13,7 +13,7 @@ Development: CMRC 2018 *trial*, the same four kinds. The bias is set so that on 
 stores them in ``rag/qa/fitted.json`` with the index's settings) and, on the trial set, F1,
 the share answered and the shares declined, for the margin rule and for the fitted model.
 
-Run (about 15 minutes on 2 cores):
+Run (about 25 minutes on 2 cores):
     python benchmarks/calibrate_decline.py [--passages 300] [--answered 0.96] [--cache DIR]
 """
 

@@ -8,8 +8,9 @@ the passages indexed as an archive. Every follow-up is read every way
 labelled right when its answer holds the gold (or stands inside it), wrong otherwise, and wrong
 always for a follow-up that must be declined. A logistic model is fitted on them; its bias is
 then set where choosing the best reading (and declining below 0) comes closest to the issue's
-three targets on the training dialogues (the worst share against its target highest). Prints the weights to put in ``AnswerConfig.follow_weights`` and the
-training figures; the dev figures come from ``rag eval benchmarks/dialogues/dialogues.jsonl``.
+three targets on the training dialogues (the worst share against its target highest). Prints
+the weights to put in ``AnswerConfig.follow_weights`` and the training figures; the dev
+figures come from ``rag eval benchmarks/dialogues/dialogues.jsonl``.
 
 Features are cached (``--cache``): a stopped run resumes where it stopped.
 

@@ -353,3 +353,30 @@ def test_fitted_weights_name_their_features_and_settings(caplog):
         other = RetrievalConfig(dense_floor=0.5)
         assert not check_fitted(model, other, "there")
         assert "refit" in caplog.records[-1].getMessage()
+
+
+def test_a_year_counts_as_named_anywhere_in_the_article_or_its_date(runtime):
+    """``year_missing`` (a no-answer feature): a lead often names the year and a later sentence
+    the figure, so a year named anywhere in the answer's article (or its date) is not missing;
+    a year the article never names is."""
+    import re
+
+    from rag.qa.answer import year_missing
+
+    index = runtime.index
+    checked = 0
+    for ids in index.article_sentences.values():
+        texts = [index.sentences[i].text for i in ids]
+        years = {y for t in texts for y in re.findall(r"(?<!\d)(20\d\d)(?!\d)", t)}
+        for y in sorted(years):
+            elsewhere = [i for i, t in zip(ids, texts, strict=True) if y not in t]
+            if not elsewhere:
+                continue
+            sentence = index.sentences[elsewhere[-1]]
+            asked = read_question(f"{y}年的产量是多少？")
+            assert year_missing(runtime, asked, sentence) == 0.0
+            never = next(str(n) for n in range(1900, 1990) if str(n) not in "".join(texts))
+            assert year_missing(runtime, read_question(f"{never}年的产量是多少？"), sentence) == 1.0
+            assert year_missing(runtime, read_question("产量是多少？"), sentence) == 0.0
+            checked += 1
+    assert checked >= 3  # the seeds hold articles naming a year away from some sentence

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.ingest.chunks import Sentence
+from rag.ingest.dates import parse_stored
 from rag.ingest.pages import DATELINE
 from rag.ingest.tokenize import fold
 from rag.models.reader import Reader, Span, load_reader, normalise_answer, read_many, tidy
@@ -370,19 +371,19 @@ _YEAR = re.compile(r"(?<!\d)(\d{4})\s*年")
 
 
 def year_missing(rt: Runtime, query: Query, sentence: Sentence) -> float:
-    """1 when the question names a year (``2015年``) that neither the answer's sentence nor the
-    one before it in its article names: a figure of another year is a near miss, not the
-    answer. 0 when the question names no year, or the year is there."""
+    """1 when the question names a year (``2015年``) that the answer's article never names,
+    in its text or its date: a figure of another year is a near miss, not the answer. 0 when
+    the question names no year, or the article names it (a lead often names the year and a
+    later sentence the figure, so the sentence alone is not enough)."""
     years = set(_YEAR.findall(query.text))
     if not years:
         return 0.0
-    text = sentence.text
     ids = rt.index.article_sentences.get(sentence.article_id, ())
-    if sentence.sentence_id in ids:
-        at = ids.index(sentence.sentence_id)
-        if at:
-            text = rt.index.sentences[ids[at - 1]].text + text
-    found = set(_YEAR.findall(fold(text))) | set(re.findall(r"(?<!\d)\d{4}(?!\d)", text))
+    text = "".join(rt.index.sentences[i].text for i in ids) or sentence.text
+    found = set(re.findall(r"(?<!\d)\d{4}(?!\d)", fold(text)))
+    date = parse_stored(rt.index.articles.date_of(sentence.article_id))
+    if date is not None and date[0] is not None:
+        found.add(str(date[0]))
     return 0.0 if years & found else 1.0
 
 
