@@ -668,6 +668,9 @@ def answer(
     chosen = reader_of(reader)
     cfg = config or getattr(chosen, "config", None) or AnswerConfig()
     spans = [q for q in queries if q.kind == "span"]
-    if queries[0].kind != "span" or len(spans) < 2 or not cfg.follow_weights:
+    # a question that stands on its own (it names its subject) is answered as asked, whatever
+    # the history: other readings would graft the previous question's words onto it
+    standalone = queries[0].resolution.kind == "standalone"
+    if queries[0].kind != "span" or standalone or len(spans) < 2 or not cfg.follow_weights:
         return answer_query(rt, queries[0], k, chosen, cfg)
     return locate(rt, answer_readings(rt, spans, k, chosen, cfg))
