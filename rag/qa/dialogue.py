@@ -371,6 +371,15 @@ def _same_slot(previous: Tagged, new: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _body(question: str, tagged: Tagged | None) -> tuple[str, Tagged]:
+    """The question without its end mark, and its body after an opener (``那``, ``请问``),
+    tagged (``tagged``, the query reader's segmentation, is reused when it fits)."""
+    q = _core(question)
+    whole = tagged if tagged is not None and tagged.text.startswith(q) else Tagged.of(q)
+    opener = _OPENERS.match(q)
+    return q, whole.sub(opener.end() if opener else 0, len(q))
+
+
 def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None) -> Resolution:
     """Rewrite a follow-up into a question that stands on its own (see the module doc).
 
@@ -380,10 +389,7 @@ def resolve(question: str, history: Sequence[Turn], tagged: Tagged | None = None
         return Resolution(question, "standalone")
     prev = history[-1]
     prefer = prev.article_id
-    q = _core(question)
-    whole = tagged if tagged is not None and tagged.text.startswith(q) else Tagged.of(q)
-    opener = _OPENERS.match(q)
-    body_t = whole.sub(opener.end() if opener else 0, len(q))
+    _, body_t = _body(question, tagged)
     body = body_t.text
     tags = body_t.pairs
     words = [w for w, _ in tags]
@@ -516,10 +522,7 @@ def readings(
     first = replace(first, previous=history[-1].answer)
     prev = history[-1]
     prefer = prev.article_id
-    q = _core(question)
-    whole = tagged if tagged is not None and tagged.text.startswith(q) else Tagged.of(q)
-    opener = _OPENERS.match(q)
-    body_t = whole.sub(opener.end() if opener else 0, len(q))
+    q, body_t = _body(question, tagged)
     body = body_t.text
     prev_t = Tagged.of(_core(prev.question))
     prev_q = prev_t.text
