@@ -11,7 +11,7 @@ import pytest
 from rag.evaluate import read_jsonl, score_dialogues, score_reading
 from rag.ingest.dates import DateRef
 from rag.qa.dates import date_spans, read_relative, report_date
-from rag.qa.dialogue import Turn, resolve
+from rag.qa.dialogue import Turn, readings, resolve
 from rag.qa.query import read_question, route
 from rag.qa.retrieve import time_prior
 from rag.qa.spans import (
@@ -163,10 +163,11 @@ def test_follow_ups_fill_the_slot_they_match():
     prev = "考察团在法国拜访并签约的是哪家企业？"
     assert _resolved("在意大利呢？", prev, "某某集团") == "考察团在意大利拜访并签约的是哪家企业？"
     assert _resolved("2021年呢？", "2022年新区生产总值是多少？") == "2021年新区生产总值是多少？"
-    assert (
-        _resolved("票房收入呢？", "话剧《雷雨》一共演了多少场？", "120场")
-        == "话剧《雷雨》的票房收入是多少？"
-    )
+    # a measure after a count is one of the readings (the attribute of the previous subject),
+    # not the rule's: which one is meant is decided by what the archive answers
+    play = Turn("话剧《雷雨》一共演了多少场？", "120场", "a", True)
+    asked = [r.question for r in readings("票房收入呢？", [play])]
+    assert "话剧《雷雨》的票房收入是多少？" in asked
     assert _resolved("机器人产业园呢？", "新材料产业园计划建在哪个街道？") == (
         "机器人产业园计划建在哪个街道？"
     )
