@@ -6,11 +6,12 @@ the passage's subject, the subject left out, one slot swapped, another year, a r
 the passages indexed as an archive. Every follow-up is read every way
 (``rag.qa.dialogue.readings``); each reading's features (``rag.qa.answer.FOLLOW_FEATURES``) are
 labelled right when its answer holds the gold (or stands inside it), wrong otherwise, and wrong
-always for a follow-up that must be declined. A logistic model is fitted on them; its bias is
-then set where choosing the best reading (and declining below 0) comes closest to the issue's
-three targets on the training dialogues (the worst share against its target highest). Prints
-the weights to put in ``AnswerConfig.follow_weights`` and the training figures; the dev
-figures come from ``rag eval benchmarks/dialogues/dialogues.jsonl``.
+always for a follow-up that must be declined; follow-ups the rule reads as standalone, or with
+one reading only, are left out (``rag.answer`` answers them as asked). A logistic model is
+fitted on them; its bias is then set where choosing the best reading (and declining below 0)
+comes closest to the issue's three targets on the training dialogues (the worst share against
+its target highest). Prints the weights to put in ``AnswerConfig.follow_weights`` and the
+training figures; the dev figures come from ``rag eval benchmarks/dialogues/dialogues.jsonl``.
 
 Features are cached (``--cache``): a stopped run resumes where it stopped.
 
@@ -32,9 +33,8 @@ from rag.models.embed import load_embedder
 from rag.qa.answer import (
     FOLLOW_FEATURES,
     answer,
-    decide_all,
+    decide_readings,
     follow_features,
-    open_to_all,
     reader_of,
 )
 from rag.qa.config import AnswerConfig, write_fitted
@@ -93,7 +93,7 @@ def main() -> None:
             (t1, t2) = row["turns"]
             first = answer(t1["q"], index_dir=index, reader=reader)
             queries = [q for q in read_readings(t2["q"], [(t1["q"], first)]) if q.kind == "span"]
-            decided = decide_all(rt, queries, 5, reader, open_to_all(cfg)) if queries else []
+            decided = decide_readings(rt, queries, 5, reader, cfg) if queries else []
             readings = []
             for at, d in enumerate(decided):
                 text = d.top.sentence.text[d.top.start : d.top.end] if d.top else ""
@@ -106,13 +106,26 @@ def main() -> None:
                         "question": d.ev.query.text,
                     }
                 )
-            rec = {"id": row["id"], "kind": row["kind"], "gold": t2["a"], "readings": readings}
+            rule = queries[0].resolution.kind if queries else ""
+            rec = {
+                "id": row["id"],
+                "kind": row["kind"],
+                "gold": t2["a"],
+                "rule": rule,
+                "readings": readings,
+            }
             done[row["id"]] = rec
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             fh.flush()
             if i % 20 == 0:
                 print(f"{i}/{len(rows)}", flush=True)
-    weights = fit([done[r["id"]] for r in rows if r["id"] in done])
+    # rag.answer reads a follow-up several ways only when the rule finds it one (not
+    # "standalone") and there are two readings at least: the others are answered as asked
+    chosen = [done[r["id"]] for r in rows if r["id"] in done]
+    chosen = [r for r in chosen if r.get("rule") != "standalone" and len(r["readings"]) >= 2]
+    print(f"{len(chosen)} follow-ups read several ways", flush=True)
+    weights = fit(chosen)
+    sure = sure_of(chosen, np.array(weights))
     if args.write:
         write_fitted(
             "follow_weights",
@@ -121,6 +134,7 @@ def main() -> None:
             "python benchmarks/fit_followups.py --cache DIR --write",
             rt.embedder.name,
             rt.config,
+            extra={"sure": sure} if sure is not None else None,
         )
 
 
@@ -138,12 +152,17 @@ def _fit(x: np.ndarray, y: np.ndarray, steps: int = 4000, l2: float = 1e-2) -> n
     return np.concatenate([[w[0] - (mu * raw).sum()], raw])
 
 
-def outcome(recs: list[dict], w: np.ndarray) -> dict[str, float]:
-    """Follow-ups right (answerable), declined (must decline), answered, with weights ``w``;
-    and the same for the rule's reading alone."""
+def outcome(recs: list[dict], w: np.ndarray, sure: float = np.inf) -> dict[str, float]:
+    """Follow-ups right (answerable), declined (must decline), answered, with weights ``w``
+    (the rule's reading answering alone when it scores ``sure``); and the same for the rule's
+    reading alone. ``early``: the share answered by the rule's reading alone."""
     stats: dict[str, list[float]] = {}
     for rec in recs:
         found = [r for r in rec["readings"] if r["found"]]
+        first = rec["readings"][0] if rec["readings"] else None
+        early = bool(first and first["found"] and w[0] + np.dot(w[1:], first["features"]) >= sure)
+        stats.setdefault("early", []).append(early)
+        found = [first] if early and first else found
         best = max(found, key=lambda r: w[0] + np.dot(w[1:], r["features"]), default=None)
         said = best if best is not None and w[0] + np.dot(w[1:], best["features"]) >= 0 else None
         rule = rec["readings"][0] if rec["readings"] else None
@@ -155,6 +174,19 @@ def outcome(recs: list[dict], w: np.ndarray) -> dict[str, float]:
                 stats.setdefault(f"{name} right", []).append(bool(pick and pick["right"]))
                 stats.setdefault(f"{name} answered", []).append(pick is not None)
     return {k: float(np.mean(v)) for k, v in stats.items()}
+
+
+def sure_of(recs: list[dict], w: np.ndarray) -> float | None:
+    """The lowest score of the rule's reading at which it may answer alone (the other readings
+    unread, ``AnswerConfig.follow_sure``) with no training follow-up scored worse."""
+    full = outcome(recs, w)
+    keys = ("chosen right", "chosen declined", "chosen answered")
+    for sure in np.arange(0.0, 10.01, 0.25):
+        o = outcome(recs, w, float(sure))
+        if all(o[k] >= full[k] for k in keys):
+            print(f"follow_sure {sure:.2f}: {o['early']:.0%} of follow-ups read one way")
+            return round(float(sure), 2)
+    return None
 
 
 def fit(recs: list[dict]) -> list[float]:

@@ -176,6 +176,24 @@ def test_a_follow_up_is_read_several_ways_the_rule_first():
     assert readings("外来人口呢？", []) == [resolve("外来人口呢？", [])]
 
 
+def test_a_reading_that_puts_the_new_words_where_their_kind_does_not_fit_is_marked():
+    from rag.qa.dialogue import readings
+
+    # a year goes in the year's slot, not in a noun's
+    port = Turn("2019年青岛港有多少个泊位？", "120个", "p", True)
+    rs = {r.question: r.clash for r in readings("2021年呢？", [port])}
+    assert rs.get("2021年青岛港有多少个泊位？") is False
+    assert any(clash for q, clash in rs.items() if "2019年" in q), rs
+    # a place asked as an attribute of the previous subject does not fit; a measure does
+    town = Turn("黄岛区政府是哪一年成立的？", "1990年", "t", True)
+    attributes = [r for r in readings("胶州市呢？", [town]) if r.kind == "attribute"]
+    assert attributes and all(r.clash for r in attributes)
+    people = Turn("2002年中山市的户籍人口是多少？", "136.03万人", "d", True)
+    attributes = [r for r in readings("外来人口呢？", [people]) if r.kind == "attribute"]
+    assert attributes and not any(r.clash for r in attributes)
+    assert not any(r.clash for r in readings("它雇用了谁担任总裁？", [port]))
+
+
 def test_public_dialogue_rows_score_declines_and_kinds():
     from rag.evaluate import score_dialogues
     from rag.qa.records import Answer

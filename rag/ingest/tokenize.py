@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import unicodedata
+from functools import lru_cache
 
 STOPWORDS = frozenset(
     [
@@ -155,6 +156,15 @@ def simplified_chars(text: str) -> str:
 
 
 def fold(text: str) -> str:
+    """:func:`_fold`, remembered for sentence-sized texts: the same sentences are scored for
+    every question and every reading of a follow-up."""
+    return _fold_short(text) if len(text) <= FOLD_CACHED_CHARS else _fold(text)
+
+
+FOLD_CACHED_CHARS = 600  # longer texts (whole pages) are folded each time, not kept
+
+
+def _fold(text: str) -> str:
     """What a text is searched and read as: :func:`simplified_chars` when it is written in
     traditional script (a page printed so, or OCR that mixed the scripts), so that one script
     is held inside; a simplified text is kept as written (OpenCC would respell a variant
@@ -165,6 +175,9 @@ def fold(text: str) -> str:
     simple = simplified_chars(text)
     changed = sum(a != b for a, b in zip(text, simple, strict=True))
     return simple if changed >= max(TRADITIONAL_CHARS, 0.01 * len(text)) else text
+
+
+_fold_short = lru_cache(maxsize=1 << 15)(_fold)
 
 
 def normalise(text: str) -> str:

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from rag.ingest.tokenize import fold
 from rag.models.reader import Reader, Span, load_reader, normalise_answer, read_many, tidy
 from rag.qa.config import AnswerConfig, check_features
 from rag.qa.dates import DateReading, date_spans, read_relative
+from rag.qa.dialogue import PRONOUNS
 from rag.qa.digest import answer_articles, answer_issue, answer_lead
 from rag.qa.locate import locate
 from rag.qa.query import DateRange, Query, read_question, read_readings
@@ -479,6 +481,8 @@ FOLLOW_FEATURES = (
     "own_words",
     "prefer",
     "repeats",
+    "clash",
+    "pronoun_left",
     *(f"kind:{k}" for k in READING_KINDS),
 )
 
@@ -492,19 +496,30 @@ def follow_features(rt: Runtime, done: Decided, at: int) -> tuple[float, ...]:
     reading number ``at`` (0: the rule's) that found a span: the no-answer decision's features
     (:func:`decline_features`), the share of the words the user typed that the span's sentence
     holds, whether it stands in the previous answer's article, whether it repeats the previous
-    answer, and the kind of reading."""
+    answer, whether the reading puts the new words where their kind does not fit
+    (``Resolution.clash``), whether it still holds a pronoun, and the kind of reading."""
     query, top = done.ev.query, done.top
     assert top is not None, "only a reading that found a span is weighed"
     kind = "first" if at == 0 else query.resolution.kind
     kinds = tuple(float(kind == k) for k in READING_KINDS)
-    own = question_terms(fold(query.asked))
+    own = typed_terms(query.asked)
     low = fold(top.sentence.text).lower()
     typed = sum(t in low for t in own) / len(own) if own else 1.0
     prefer = float(bool(query.prefer_article) and top.sentence.article_id == query.prefer_article)
     said = normalise_answer(top.sentence.text[top.start : top.end])
     before = normalise_answer(query.resolution.previous)
     repeats = float(bool(said) and bool(before) and (said in before or before in said))
-    return (*decline_features(rt, done.ev, top), typed, prefer, repeats, *kinds)
+    clash = float(query.resolution.clash)
+    # a pronoun read as asked (its antecedent in no reading's words) searches for nothing
+    left = float(any(w in PRONOUNS for w, _ in query.tags))
+    return (*decline_features(rt, done.ev, top), typed, prefer, repeats, clash, left, *kinds)
+
+
+@lru_cache(maxsize=256)
+def typed_terms(asked: str) -> tuple[str, ...]:
+    """The content words the user typed, the same for every reading of a follow-up: tokenised
+    once."""
+    return tuple(question_terms(fold(asked)))
 
 
 def follow_score(feats: Sequence[float], weights: Sequence[float]) -> float:
@@ -515,12 +530,14 @@ def follow_score(feats: Sequence[float], weights: Sequence[float]) -> float:
 def answer_readings(
     rt: Runtime, queries: list[Query], k: int, reader: Reader, cfg: AnswerConfig
 ) -> Answer:
-    """A follow-up read every way it may be meant (``queries``, the rule's reading first):
-    all are searched, their windows read in one batch, and the reading whose answer the fitted
-    score trusts most answers; below 0 the question is declined. The answer's
-    ``resolved_question`` is the reading chosen."""
-    # every reading answers if it can; the fitted score is the no-answer decision here
-    done = decide_all(rt, queries, k, reader, open_to_all(cfg))
+    """A follow-up read every way it may be meant (``queries``, the rule's reading first),
+    the reading whose answer the fitted score trusts most answering; below 0 the question is
+    declined. The answer's ``resolved_question`` is the reading chosen.
+
+    The rule's reading is read first, with the windows of any question; when its score reaches
+    ``cfg.follow_sure`` it answers alone. Otherwise the other readings are searched and their
+    best ``cfg.follow_windows`` windows read in one batch (:func:`decide_readings`)."""
+    done = decide_readings(rt, queries, k, reader, cfg, sure=cfg.follow_sure)
     best, best_score = None, -math.inf
     for at, d in enumerate(done):
         if d.top is None:
@@ -531,6 +548,34 @@ def answer_readings(
     if best is None or best_score < 0:
         return reply_of(rt, Decided(done[0].ev, None, done[0].score), reader)
     return reply_of(rt, best, reader)
+
+
+def decide_readings(
+    rt: Runtime,
+    queries: list[Query],
+    k: int,
+    reader: Reader,
+    cfg: AnswerConfig,
+    sure: float = math.inf,
+) -> list[Decided]:
+    """Every reading of a follow-up decided with the no-answer decision left to the fitted
+    score: the rule's (``queries[0]``) as any question is read, then, unless its score reaches
+    ``sure``, the others with ``cfg.follow_windows`` windows each, read in one batch."""
+    opened = open_to_all(cfg)
+    done = decide_all(rt, queries[:1], k, reader, opened)
+    rule = done[0] if done else None
+    sure_of_rule = (
+        rule is not None
+        and rule.top is not None
+        and bool(cfg.follow_weights)
+        and follow_score(follow_features(rt, rule, 0), cfg.follow_weights) >= sure
+    )
+    if sure_of_rule:
+        return done
+    # the other readings read their best window(s), without refocusing (measured on the public
+    # dialogues: 4 windows each and refocusing cost twice the time for no more right answers)
+    rest = replace(opened, windows=min(cfg.windows, cfg.follow_windows), refocus=False)
+    return done + decide_all(rt, queries[1:], k, reader, rest) if queries[1:] else done
 
 
 def open_to_all(cfg: AnswerConfig) -> AnswerConfig:

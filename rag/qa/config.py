@@ -72,6 +72,10 @@ class AnswerConfig:
     # FOLLOW_FEATURES), fitted on dialogues made from CMRC 2018 / DRCD training passages by
     # benchmarks/fit_followups.py; empty: the rule's reading alone
     follow_weights: tuple[float, ...] = field(default_factory=lambda: fitted("follow_weights"))
+    follow_windows: int = 1  # windows each reading of a follow-up but the rule's reads
+    # the rule's reading scoring this (follow_score) answers alone, the others unread; set by
+    # benchmarks/fit_followups.py where it loses no training dialogue
+    follow_sure: float = field(default_factory=lambda: fitted_sure())
     align_weight: float = 2.0  # per unit of clause alignment (rag.qa.spans.clause_alignment)
     measure_weight: float = 2.0  # a rate beside what changed (rag.qa.spans.measure_fit)
     event_weight: float = 3.0  # a date whose sentence lacks every verb of the question's event
@@ -104,6 +108,7 @@ RULES_CONFIG = AnswerConfig(
     trim_edges=False,
     decline_weights=(),
     follow_weights=(),
+    follow_sure=math.inf,
 )
 
 
@@ -120,6 +125,12 @@ def fitted(name: str) -> tuple[float, ...]:
     """Weights fitted on public data (``fitted.json``): ``decline_weights``, ``follow_weights``
     (``rag.qa.answer`` checks on import that they weigh the features it computes)."""
     return tuple(float(w) for w in _fitted_doc()[name]["weights"])
+
+
+def fitted_sure() -> float:
+    """The follow-up score at which the rule's reading answers alone (``follow_weights``'
+    ``sure`` in ``fitted.json``; none stored: every reading is read)."""
+    return float(_fitted_doc()["follow_weights"].get("sure", math.inf))
 
 
 def check_features(name: str, features: tuple[str, ...]) -> None:
@@ -140,6 +151,7 @@ def write_fitted(
     command: str,
     model: str,
     retrieval: RetrievalConfig,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Store fitted weights in ``fitted.json`` with the encoder and retrieval settings of the
     index they were fitted on (the fit scripts' ``--write``). Weights fitted for other settings
@@ -153,6 +165,7 @@ def write_fitted(
         )
     doc["fitted_for"] = here
     doc[name] = {"command": command, "features": list(features), "weights": weights}
+    doc[name].update(extra or {})
     FITTED.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     _fitted_doc.cache_clear()
 

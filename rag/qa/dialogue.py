@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from rag.ingest.tokenize import pos_tag
 from rag.qa.lexicon import entries
@@ -110,6 +111,9 @@ class Resolution:
     kind: str  # standalone | pronoun | ellipsis | within | subject
     prefer_article: str | None = None  # article of the previous answer, if it matters
     previous: str = ""  # the previous answer's text ("" when there was none)
+    # the reading puts the new words where their kind does not fit: a time for a noun (or a
+    # noun for a time), a name asked as an attribute (``X的广西壮族自治区是什么时候``)
+    clash: bool = False
 
     @property
     def rewritten(self) -> bool:
@@ -162,12 +166,9 @@ class Tagged:
 
     @classmethod
     def of(cls, text: str) -> Tagged:
-        """Segment and tag ``text`` (one jieba call)."""
-        out, at = [], 0
-        for w, f in pos_tag(text):
-            out.append((at, at + len(w), w, f))
-            at += len(w)
-        return cls(text, tuple(out))
+        """Segment and tag ``text`` (one jieba call; a text tagged lately, such as the previous
+        question that :func:`resolve` and :func:`readings` both read, is not tagged again)."""
+        return _tagged(text)
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
@@ -187,6 +188,15 @@ class Tagged:
             (a - start, b - start, w, f) for a, b, w, f in self.words if start <= a and b <= end
         )
         return Tagged(self.text[start:end], words)
+
+
+@lru_cache(maxsize=512)
+def _tagged(text: str) -> Tagged:
+    out, at = [], 0
+    for w, f in pos_tag(text):
+        out.append((at, at + len(w), w, f))
+        at += len(w)
+    return Tagged(text, tuple(out))
 
 
 def _content_nouns(tags: list[tuple[str, str]]) -> list[str]:
@@ -531,11 +541,11 @@ def readings(
     entity = prev.answer if _entity_answer(prev, answer_tags) else ""
     spans = sorted(phrases(prev_t), key=lambda r: (-(r[1] - r[0]), r[0]))
     named = [prev_q[a:b] for a, b in spans[:3]]
-    out: list[tuple[str, str]] = [(first.question, first.kind)]
+    out: list[tuple[str, str, bool]] = [(first.question, first.kind, False)]
     m = _ELLIPSIS.match(body)
     ellipsis = m is not None and len(m.group("x")) <= 20 and not _ASKS.search(m.group("x"))
     if not ellipsis:  # a question of its own, perhaps (an ``X呢？`` never is)
-        out.append((f"{q}？", "standalone"))
+        out.append((f"{q}？", "standalone", False))
     if m and ellipsis:
         new = m.group("x")
         slots = (
@@ -543,29 +553,48 @@ def readings(
             + [(a, b) for a, b in spans]
             + [(t.start(), t.end()) for t in _WHEN.finditer(prev_q) if t.group()]
         )
+        timed = _is_time(new)
         for a, b in slots:
-            out.append((f"{prev_q[:a]}{new}{prev_q[b:]}？", "slot"))
-        out.append((f"{new}，{prev_q}？", "added"))
-        if subject and subject not in new and not _WHEN.fullmatch(new):
+            clash = timed != _is_time(prev_q[a:b])
+            out.append((f"{prev_q[:a]}{new}{prev_q[b:]}？", "slot", clash))
+        out.append((f"{new}，{prev_q}？", "added", False))
+        if subject and subject not in new and not timed:
             asks = _asked_kind(prev_t)
             tail = {"number": "是多少", "person": "是谁", "date": "是什么时候"}.get(asks, "是什么")
-            out.append((f"{subject}的{new}{tail}？", "attribute"))
+            out.append((f"{subject}的{new}{tail}？", "attribute", _is_name(new)))
     else:
         pronoun = next((w for w, _ in body_t.pairs if w in PRONOUNS), None)
         targets = [t for t in (subject, entity, *named) if t]
         if pronoun is not None:
             at = body.find(pronoun)
             for t in targets:
-                out.append((f"{body[:at]}{t}{body[at + len(pronoun) :]}？", "pronoun"))
+                out.append((f"{body[:at]}{t}{body[at + len(pronoun) :]}？", "pronoun", False))
         elif not _names_subject(body_t.pairs):
             for t in targets:
                 if t not in body:
-                    out.append((f"{t}{body}？", "subject"))
+                    out.append((f"{t}{body}？", "subject", False))
     seen: set[str] = set()
     result = []
-    for text, kind in out:
+    for text, kind, clash in out:
         key = _core(text)
         if key and key not in seen:
             seen.add(key)
-            result.append(Resolution(text, kind, prefer, prev.answer))
+            result.append(Resolution(text, kind, prefer, prev.answer, clash))
     return result[:limit]
+
+
+def _is_time(text: str) -> bool:
+    """``text`` names a time (``1988年``, ``去年``, ``5月3日``) and nothing else."""
+    when = _WHEN.fullmatch(text.strip())
+    return when is not None and bool(when.group())
+
+
+# jieba flags of names: people, places, bodies, other proper nouns
+_NAME_FLAGS = ("nr", "ns", "nt", "nz")
+
+
+def _is_name(text: str) -> bool:
+    """``text`` ends in a proper name (a place, a body, a person): it is not an attribute of
+    something else."""
+    words = [f for _, _, w, f in Tagged.of(text).words if re.search(r"\w", w)]
+    return bool(words) and words[-1].startswith(_NAME_FLAGS)
