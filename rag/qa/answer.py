@@ -304,6 +304,53 @@ def candidates(
     return out
 
 
+# What a candidate span is ranked by (:func:`span_features`), each weighed by the
+# ``AnswerConfig`` field beside it: the reader's span score counts as is.
+SPAN_FEATURES = (
+    ("reader", None),  # the reader's span score (start + end logits, rag.models.reader.Span)
+    ("length", "length_prior"),  # log(1 + answer chars)
+    ("evidence", "evidence_weight"),  # its sentence's evidence for the question
+    ("fit", "type_weight"),  # type fit of the span to the question (rag.qa.spans.type_fit)
+    ("align", "align_weight"),  # clause alignment (rag.qa.spans.clause_alignment)
+    ("event_missing", "event_weight"),  # a date whose sentence names none of the event's verbs
+    ("measure", "measure_weight"),  # a rate beside what changed (rag.qa.spans.measure_fit)
+)
+
+
+def span_weights(cfg: AnswerConfig) -> tuple[float, ...]:
+    """The weight of each of :data:`SPAN_FEATURES` in ``cfg`` (the reader's score: 1; a date's
+    missing event counts against)."""
+    out = []
+    for name, field_name in SPAN_FEATURES:
+        w = 1.0 if field_name is None else float(getattr(cfg, field_name))
+        out.append(-w if name == "event_missing" else w)
+    return tuple(out)
+
+
+def span_features(
+    query: Query,
+    placing: Placing,
+    sp: Span,
+    sent: Sentence,
+    a: int,
+    b: int,
+    ev: float,
+    cfg: AnswerConfig,
+) -> tuple[float, ...]:
+    """:data:`SPAN_FEATURES` of ``sent.text[a:b]`` as an answer (a feature whose weight in
+    ``cfg`` is 0 is not worked out)."""
+    text = sent.text[a:b]
+    fit = type_fit(query.qtype, text)
+    on = placing.placed
+    align = clause_alignment(sent.text, a, b, placing.around) if cfg.align_weight and on else 0.0
+    # a date is the answer only in a sentence that names the question's event
+    missing = bool(placing.events) and not any(e in sent.text for e in placing.events)
+    # a rate follows the subject whose change it gives
+    named = measure_fit(query.qtype, sent.text, a) if cfg.measure_weight else 0.0
+    length = math.log1p(sp.end - sp.start)
+    return (sp.score, length, ev, fit, align, float(missing), named)
+
+
 def _scored(
     query: Query,
     placing: Placing,
@@ -314,26 +361,11 @@ def _scored(
     ev: float,
     cfg: AnswerConfig,
 ) -> Candidate:
-    """``sent.text[a:b]`` as an answer: the reader's span score with the length prior, plus
-    its sentence's evidence, its type fit, and where it stands (clause alignment, a date's
-    event)."""
-    text = sent.text[a:b]
-    fit = type_fit(query.qtype, text)
-    on = placing.placed
-    align = clause_alignment(sent.text, a, b, placing.around) if cfg.align_weight and on else 0.0
-    # a date is the answer only in a sentence that names the question's event
-    missing = bool(placing.events) and not any(e in sent.text for e in placing.events)
-    # a rate follows the subject whose change it gives
-    named = measure_fit(query.qtype, sent.text, a) if cfg.measure_weight else 0.0
-    score = (
-        sp.score
-        + cfg.length_prior * math.log1p(sp.end - sp.start)
-        + cfg.evidence_weight * ev
-        + cfg.type_weight * fit
-        + cfg.align_weight * align
-        - cfg.event_weight * missing
-        + cfg.measure_weight * named
-    )
+    """``sent.text[a:b]`` as an answer, scored by the weighted sum of its
+    :func:`span_features`."""
+    feats = span_features(query, placing, sp, sent, a, b, ev, cfg)
+    score = sum(w * f for w, f in zip(span_weights(cfg), feats, strict=True))
+    _, _, _, fit, align, _, _ = feats
     return Candidate(sp, sent, a, b, ev, fit, score, align)
 
 
