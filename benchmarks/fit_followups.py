@@ -15,7 +15,7 @@ training figures; the dev figures come from ``rag eval benchmarks/dialogues/dial
 
 Features are cached (``--cache``): a stopped run resumes where it stopped.
 
-Run (about 15 minutes on 2 cores for 311 dialogues; cached features refit in seconds):
+Run (about 6 minutes on 2 cores for 311 dialogues; cached features refit in seconds):
     python benchmarks/fit_followups.py --cache /tmp/followups [--dialogues 360]
 """
 
