@@ -237,3 +237,32 @@ def test_public_dialogue_set_follow_ups_and_near_misses(tmp_path_factory, embedd
     assert share["declined"] >= 0.65, score.lines()
     assert share["answered"] >= 0.9, score.lines()
     assert share["first"] >= 0.8, score.lines()
+
+
+@pytest.mark.slow
+def test_the_rules_reading_answers_alone_when_its_score_is_sure(seed_index, runtime):
+    import math
+    from dataclasses import replace
+
+    import rag
+    from rag.qa.answer import decide_readings, follow_features, follow_score, reader_of
+    from rag.qa.config import AnswerConfig
+    from rag.qa.query import read_readings
+
+    q1 = "变频控制产业园计划建在哪个街道？"
+    a1 = rag.answer(q1, index_dir=seed_index)
+    queries = [q for q in read_readings("装备制造产业园呢？", [(q1, a1)]) if q.kind == "span"]
+    cfg, reader = AnswerConfig(), reader_of(None)
+    every = decide_readings(runtime, queries, 5, reader, cfg)  # no early exit: all are read
+    assert len(every) == len(queries) >= 2
+    assert [d.ev.query.text for d in every] == [q.text for q in queries]
+    alone = decide_readings(runtime, queries, 5, reader, cfg, sure=-math.inf)
+    assert len(alone) == 1 and alone[0].top == every[0].top  # the rule's, read the same way
+    # rag.answer with every rule's reading sure answers with it, as asked by the rule
+    assert math.isfinite(cfg.follow_sure)
+    assert every[0].top is not None
+    assert follow_score(follow_features(runtime, every[0], 0), cfg.follow_weights) >= 0
+    sure = replace(cfg, follow_sure=-math.inf)
+    a2 = rag.answer("装备制造产业园呢？", index_dir=seed_index, history=[(q1, a1)], config=sure)
+    assert a2.found and a2.resolved_question == queries[0].text
+    assert queries[0].text == "装备制造产业园计划建在哪个街道？"
