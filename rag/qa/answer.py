@@ -299,7 +299,9 @@ def candidates(
                 continue  # the question's own words are never its answer
             seen.add((sent.sentence_id, a, b))
             ev = evidence.get(sent.sentence_id, 0.8 * w.evidence)
-            out.append(replace(_scored(query, placing, sp, sent, a, b, ev, cfg), sentence=printed))
+            feats = span_features(query, placing, sp, sent, a, b, ev, cfg)
+            fit, align = feats[3], feats[4]
+            out.append(Candidate(sp, printed, a, b, ev, fit, span_score(feats, cfg), align))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -351,22 +353,10 @@ def span_features(
     return (sp.score, length, ev, fit, align, float(missing), named)
 
 
-def _scored(
-    query: Query,
-    placing: Placing,
-    sp: Span,
-    sent: Sentence,
-    a: int,
-    b: int,
-    ev: float,
-    cfg: AnswerConfig,
-) -> Candidate:
-    """``sent.text[a:b]`` as an answer, scored by the weighted sum of its
-    :func:`span_features`."""
-    feats = span_features(query, placing, sp, sent, a, b, ev, cfg)
-    score = sum(w * f for w, f in zip(span_weights(cfg), feats, strict=True))
-    _, _, _, fit, align, _, _ = feats
-    return Candidate(sp, sent, a, b, ev, fit, score, align)
+def span_score(feats: Sequence[float], cfg: AnswerConfig) -> float:
+    """A candidate's score: its :func:`span_features` weighed by ``cfg``
+    (:func:`span_weights`)."""
+    return sum(w * f for w, f in zip(span_weights(cfg), feats, strict=True))
 
 
 def choose(
