@@ -15,8 +15,8 @@ training figures; the dev figures come from ``rag eval benchmarks/dialogues/dial
 
 Features are cached (``--cache``): a stopped run resumes where it stopped.
 
-Run (about 6 minutes on 2 cores for 311 dialogues; cached features refit in seconds):
-    python benchmarks/fit_followups.py --cache /tmp/followups [--dialogues 360]
+Run (about 12 minutes on 2 cores for 595 dialogues; cached features refit in seconds):
+    python benchmarks/fit_followups.py --cache /tmp/followups [--dialogues 720]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def right(gold: str | None, text: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--dialogues", type=int, default=360)
+    ap.add_argument("--dialogues", type=int, default=720)
     ap.add_argument("--write", action="store_true", help="store the weights in rag/qa/fitted.json")
     args = ap.parse_args()
     work = Path(args.cache)
