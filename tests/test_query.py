@@ -17,6 +17,12 @@ def segmentations(monkeypatch):
     import jieba
     import jieba.posseg
 
+    from rag.qa.answer import typed_terms
+    from rag.qa.dialogue import _tagged
+
+    # texts tagged by earlier tests stay in the LRU caches: counted from empty ones
+    _tagged.cache_clear()
+    typed_terms.cache_clear()
     seen: Counter[tuple[str, str]] = Counter()
     cut, tag = jieba.cut_for_search, jieba.posseg.cut
 
